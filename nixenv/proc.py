@@ -55,12 +55,16 @@ def run(
     timeout: float | None = None,
     text: bool = True,
     hint: str = "",
+    interactive: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run a command; raise ToolError on a non-zero exit when `check`.
 
     `env` replaces the environment when given. Output is captured (stdout and
     stderr separately) unless `capture` is false, in which case it goes to ours.
+    `interactive` (an editor, a prompt) keeps our stdin/stdout/stderr and captures nothing.
     """
+    if interactive:
+        capture = False
     args = [os.fspath(a) for a in argv]
     tool = Path(args[0]).name
     if os.sep not in args[0]:
@@ -76,7 +80,7 @@ def run(
             input=input,
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.PIPE if capture else None,
-            stdin=None if input is not None else subprocess.DEVNULL,
+            stdin=None if input is not None or interactive else subprocess.DEVNULL,
             timeout=timeout,
             text=text,
         )
