@@ -1,0 +1,112 @@
+"""The environment services run in, and the command line that starts the project's scanner.
+
+Services inherit s6-svscan's environment, so the scanner is started where the direnv shell's
+environment is: directly when nixenv already runs inside this project's devshell, otherwise
+through `nix develop <root> -c`. The run scripts add `[env]`, the service's `env` and `PORT`.
+
+Secrets hook: `scanner_argv` passes the scanner's argv through `wrap_with_secrets(cfg, argv)`,
+which calls `nixenv.secrets.service_command(cfg, argv) -> argv` when the secrets module
+defines it (e.g. to return `["sops", "exec-env", FILE, shlex.join(argv)]`). The wrapped
+command runs inside the devshell, so sops comes from the flake; every service then sees the
+decrypted values in its environment, never on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from nixenv.config import Config, Service
+
+# Shell words that are not a program on PATH (builtins and syntax): nothing to check.
+_SHELL_WORDS = frozenset(
+    "! { } ( ) [ [[ . : case cd command eval exit export for if set shift source test "
+    "trap ulimit umask unset until wait while echo printf true false read local type".split()
+)
+
+
+def in_devshell(cfg: Config, environ: Mapping[str, str] | None = None) -> bool:
+    """True when this process already has the project's devshell environment."""
+    env = os.environ if environ is None else environ
+    if env.get("NIXENV_ROOT") and Path(env["NIXENV_ROOT"]).resolve() == cfg.root:
+        return True
+    return bool(env.get("IN_NIX_SHELL")) and env.get("NIXENV_PROJECT") == cfg.project.name
+
+
+def wrap_with_secrets(cfg: Config, argv: list[str]) -> list[str]:
+    """THE hook for the secrets issue: decrypted secrets for every service (see module doc)."""
+    if cfg.secrets is None:
+        return argv
+    from nixenv import secrets
+
+    wrap = getattr(secrets, "service_command", None)
+    return list(wrap(cfg, argv)) if wrap is not None else argv
+
+
+def scanner_argv(cfg: Config, scan_dir: Path, environ: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+    """(argv that starts s6-svscan on `scan_dir` in the services' environment, how)."""
+    from nixenv import proc
+
+    argv = wrap_with_secrets(cfg, ["s6-svscan", str(scan_dir)])
+    if in_devshell(cfg, environ):
+        proc.which(argv[0], path=(os.environ if environ is None else environ).get("PATH"))
+        return argv, "devshell"
+    from nixenv.runner import develop_command
+
+    proc.which("nix")
+    return develop_command(cfg, argv), "nix develop"
+
+
+def scanner_environ(cfg: Config, scan_dir: Path, marker_var: str,
+                    environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    from nixenv.nix import nix_env
+
+    env = dict(os.environ if environ is None else environ)
+    env[marker_var] = str(scan_dir)
+    env.pop("NIXENV_SERVICE_DIR", None)
+    env.pop("NIXENV_SERVICE", None)
+    return env if in_devshell(cfg, env) else nix_env(env)
+
+
+def program_of(command: str) -> str | None:
+    """The program a service command runs, when it can be told without running a shell."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        return None
+    while words and ("=" in words[0] and words[0].split("=", 1)[0].isidentifier()):
+        words = words[1:]  # VAR=value prefixes
+    if words and words[0] in ("exec", "nohup", "nice"):
+        words = words[1:]
+        while words and words[0].startswith("-"):
+            words = words[1:]
+    if not words:
+        return None
+    word = words[0]
+    if word in _SHELL_WORDS or any(c in word for c in "$`*?|&;<>(){}\\\"'"):
+        return None
+    return word
+
+
+def missing_program(cfg: Config, service: Service, path: str) -> str | None:
+    """A problem message when the service's program is not on the services' PATH."""
+    program = program_of(service.command)
+    if program is None:
+        return None
+    if "/" in program:
+        target = (cfg.root / service.cwd / program) if not program.startswith("/") else Path(program)
+        if target.is_file() and os.access(target, os.X_OK):
+            return None
+        return (f"services.{service.name}.command: `{program}` is not an executable file "
+                f"(looked in {target.parent})")
+    if shutil.which(program, path=path) is not None:
+        return None
+    return (f"services.{service.name}.command: `{program}` is not on the services' PATH; "
+            f"add its package to [packages].include in nixenv.toml")
+
+
+def quote(argv: Sequence[str]) -> str:
+    return shlex.join(argv)

@@ -1,0 +1,231 @@
+"""Processes of a project found through /proc: markers, whole-tree stops, port owners, PSS.
+
+Every process nixenv starts for a project carries `NIXENV_SCANDIR=<abs .nixenv/services>`
+in its environment (the scanner gets it, supervisors, loggers and services inherit it), and
+every service process `NIXENV_SERVICE_DIR=<abs service dir>` (set by its run script). A
+grandchild that double-forked away from its process group still carries them, so a sweep
+over /proc/*/environ finds everything a stop must end. Zombies are already dead and are
+ignored (their environ is empty); nixenv never matches itself or its ancestors.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+PROJECT_VAR = "NIXENV_SCANDIR"
+SERVICE_VAR = "NIXENV_SERVICE_DIR"
+
+
+def project_marker(scan_dir: Path) -> bytes:
+    return f"{PROJECT_VAR}={scan_dir}".encode()
+
+
+def service_marker(service_dir: Path) -> bytes:
+    return f"{SERVICE_VAR}={service_dir.resolve()}".encode()
+
+
+def pids() -> Iterator[int]:
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return
+    for name in names:
+        if name.isdigit():
+            yield int(name)
+
+
+def stat(pid: int) -> tuple[str, str, int, int, int] | None:
+    """(comm, state, ppid, pgid, sid) from /proc/PID/stat, or None when gone."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return None
+    comm = data[data.index("(") + 1 : data.rindex(")")]
+    fields = data[data.rindex(")") + 2 :].split()
+    return comm, fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def start_time(pid: int) -> int | None:
+    """Clock ticks after boot when PID started (tells a reused pid from the original)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return None
+    return int(data[data.rindex(")") + 2 :].split()[19])
+
+
+def alive(pid: int) -> bool:
+    info = stat(pid)
+    return info is not None and info[1] not in ("Z", "X")
+
+
+def environ(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def environ_dict(pid: int) -> dict[str, str]:
+    out = {}
+    for entry in environ(pid):
+        key, sep, value = entry.partition(b"=")
+        if sep:
+            out[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        parts = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return ""
+    return " ".join(p.decode("utf-8", "replace") for p in parts)
+
+
+def _ancestors() -> set[int]:
+    out = set()
+    pid = os.getpid()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        info = stat(pid)
+        if info is None:
+            break
+        pid = info[2]
+    return out
+
+
+def marked(*markers: bytes) -> list[int]:
+    """Live processes whose environment holds any of these exact NAME=VALUE entries."""
+    wanted = set(markers)
+    mine = _ancestors()
+    found = []
+    for pid in pids():
+        if pid in mine:
+            continue
+        if wanted.intersection(environ(pid)) and alive(pid):
+            found.append(pid)
+    return found
+
+
+def signal_all(pids_: Iterable[int], sig: int) -> None:
+    for pid in pids_:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def signum(name: str) -> int:
+    return getattr(signal, "SIG" + name.upper().removeprefix("SIG"), signal.SIGTERM)
+
+
+def stop_marked(marker: bytes, signame: str = "TERM", timeout: float = 10.0, *,
+                keep: Iterable[int] = ()) -> list[int]:
+    """Send `signame` to every process carrying `marker`, SIGKILL what is left after
+    `timeout` seconds; returns the pids that had to be killed."""
+    keep = set(keep)
+    targets = [p for p in marked(marker) if p not in keep]
+    if not targets:
+        return []
+    sig = signum(signame)
+    signal_all(targets, sig)
+    signal_all(targets, signal.SIGCONT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        targets = [p for p in targets if alive(p)]
+        if not targets:
+            return []
+        time.sleep(0.02)
+    left = [p for p in marked(marker) if p not in keep]
+    signal_all(left, signal.SIGKILL)
+    return left
+
+
+def describe(pid: int) -> str:
+    cmd = cmdline(pid) or (stat(pid) or ("?",))[0]
+    return f"pid {pid} ({cmd[:80]})"
+
+
+# ------------------------------------------------------------------------------ ports
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on TCP `port` (None when /proc/net is unavailable)."""
+    found: set[str] = set()
+    seen_any = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        seen_any = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != "0A":  # 0A = LISTEN
+                continue
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found if seen_any else None
+
+
+def port_owner(port: int) -> str | None:
+    """None when nothing listens on `port`; otherwise who does, as precisely as /proc allows."""
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return "another process"
+        return None
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for pid in pids():
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
+                    return describe(pid)
+            except OSError:
+                continue
+    return "a process of another user"
+
+
+def listening_pids(port: int) -> set[int]:
+    inodes = _listening_inodes(port) or set()
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    out = set()
+    if not targets:
+        return out
+    for pid in pids():
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
+                    out.add(pid)
+                    break
+        except OSError:
+            continue
+    return out
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of one process in kB (0 when unreadable)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
