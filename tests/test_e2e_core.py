@@ -109,6 +109,12 @@ def test_changed_input_reevaluates_and_broken_flake_falls_back(tmp_path, env):
     nixenv("generate", cwd=project, env=env)
     assert dump_env(project, ["V", "NIXENV_DID_FALLBACK"], env) == {"V": "two", "NIXENV_DID_FALLBACK": None}
     assert len(log.read_text().splitlines()) == 2
+    # the shell is a GC root (the profile's current generation); older generations are dropped
+    cache = project / ".direnv" / "nixenv"
+    links = sorted(p.name for p in cache.glob("devshell-profile-*-link"))
+    assert links == ["devshell-profile-2-link"]
+    roots = run(["nix-store", "--gc", "--print-roots"], cwd=project, env=env).stdout
+    assert f"{cache}/devshell-profile-2-link -> " in roots
 
     flake = project / "flake.nix"
     flake.write_text(flake.read_text().replace('V = "two";', 'V = "three" BROKEN;'))
