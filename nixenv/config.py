@@ -38,7 +38,13 @@ NODE_VERSION = re.compile(r"(\d{2})\Z")
 RESERVED_ENV = frozenset(
     "PATH HOME SHELL TMPDIR TMP TEMP TEMPDIR PWD OLDPWD SHLVL IFS TERM TZ UID PPID "
     "BASHOPTS SHELLOPTS NIX_BUILD_TOP NIX_LOG_FD NIX_REMOTE NIX_ENFORCE_PURITY SSL_CERT_FILE "
-    "DIRENV_DIR DIRENV_FILE DIRENV_DIFF DIRENV_WATCHES VIRTUAL_ENV PORT".split()
+    "DIRENV_DIR DIRENV_FILE DIRENV_DIFF DIRENV_WATCHES VIRTUAL_ENV PORT "
+    # set by the generated flake for [packages] libraries, or by nixenv itself
+    "CPATH LIBRARY_PATH PKG_CONFIG_PATH LD_LIBRARY_PATH DYLD_FALLBACK_LIBRARY_PATH "
+    "NIXENV_PROJECT NIXENV_ROOT NIXENV_LIBRARY_PATH NIXENV_DID_FALLBACK "
+    # attributes of the devshell derivation itself: nixpkgs refuses them inside mkShell's env
+    "name system builder args outputs stdenv packages buildInputs nativeBuildInputs "
+    "propagatedBuildInputs shellHook env passAsFile phases buildPhase preferLocalBuild".split()
 )
 
 

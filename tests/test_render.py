@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from conftest import require
 from hostile import hostile_text
 from nixenv import render
-from nixenv.config import parse
+from nixenv.config import RESERVED_ENV, parse
 from nixenv.nix import flake_files
 from nixenv.direnv import envrc_files
 
@@ -73,11 +73,7 @@ def _config_text(name: str, env: dict[str, str], scripts: dict[str, str]) -> str
                           "packages": {"include": ["hello", "python312Packages.numpy"]}})
 
 
-env_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True).filter(
-    lambda n: n not in {"PATH", "HOME", "SHELL", "TMPDIR", "TMP", "TEMP", "TEMPDIR", "PWD", "OLDPWD", "SHLVL",
-                        "IFS", "TERM", "TZ", "UID", "PPID", "BASHOPTS", "SHELLOPTS", "NIX_BUILD_TOP",
-                        "NIX_LOG_FD", "NIX_REMOTE", "NIX_ENFORCE_PURITY", "SSL_CERT_FILE", "VIRTUAL_ENV", "PORT",
-                        "DIRENV_DIR", "DIRENV_FILE", "DIRENV_DIFF", "DIRENV_WATCHES", "NIXENV_PROJECT"})
+env_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True).filter(lambda n: n not in RESERVED_ENV)
 script_names = st.from_regex(r"[A-Za-z0-9_+?=][A-Za-z0-9_+?=.-]{0,10}", fullmatch=True)
 
 
