@@ -99,9 +99,11 @@ def get(key: str = typer.Argument(..., help="Secret name.")) -> None:
     from nixenv import secrets
 
     value = secrets.get_secret(_config(), key)
-    sys.stdout.write(value)
+    sys.stdout.flush()
+    sys.stdout.buffer.write(value.encode("utf-8"))
     if sys.stdout.isatty() and not value.endswith("\n"):
-        sys.stdout.write("\n")
+        sys.stdout.buffer.write(b"\n")
+    sys.stdout.buffer.flush()
 
 
 @secrets_app.command()

@@ -46,10 +46,16 @@ def _key_path(key: str) -> str:
 def run_sops(args: Sequence[str], *, root: Path, file: str, input: str | None = None,
              env: Mapping[str, str] | None = None, ok: Sequence[int] = (0,)) -> str:
     """Run `sops ARGS` in the project root; return stdout, or raise SopsError (stderr only)."""
-    result = proc.run(["sops", *args], cwd=root, env=sops_env(env), input=input, check=False)
+    # bytes, not text: text mode's universal newlines would turn a CR in a value into "\n"
+    result = proc.run(["sops", *args], cwd=root, env=sops_env(env), check=False,
+                      input=(input or "").encode("utf-8"))
+    stderr = result.stderr.decode("utf-8", "replace")
     if result.returncode in ok:
-        return result.stdout
-    raise error_for(result.returncode, result.stderr or "", file, args[0] if args else "sops")
+        try:
+            return result.stdout.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SopsError(f"sops printed something that is not UTF-8 text for {file}", result.returncode) from None
+    raise error_for(result.returncode, stderr, file, args[0] if args else "sops")
 
 
 def error_for(rc: int, stderr: str, file: str, what: str) -> SopsError:

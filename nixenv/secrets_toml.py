@@ -119,8 +119,8 @@ def _add(text: str, kind: str, value: str) -> str:
     # one element per line: copy the last element's indentation and trailing-comma style
     line_start, line_end = _line_bounds(text, last.start)
     indent = text[line_start : last.start]
-    if indent.strip():
-        # several elements on the last line: append on that line instead
+    if indent.strip() or array.close < line_end:
+        # the last line holds other elements or the closing `]`: append on that line
         return text[: last.end] + ", " + literal + text[last.end :]
     after = text[last.end : line_end]
     has_comma = after.lstrip().startswith(",")
