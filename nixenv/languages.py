@@ -164,8 +164,9 @@ def write_ide(cfg: "Config") -> list[str]:
     return lines
 
 
-def new_settings_text(newline: str = "\n") -> str:
-    return "{" + newline + f"  {json.dumps(VSCODE_KEY)}: {json.dumps(VSCODE_VALUE)}" + newline + "}" + newline
+def new_settings_text(newline: str = "\n", key: str = VSCODE_KEY, value: str = VSCODE_VALUE) -> str:
+    member = f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+    return "{" + newline + "  " + member + newline + "}" + newline
 
 
 class JsoncError(NixenvError):
@@ -188,7 +189,7 @@ def set_jsonc_member(text: str, key: str, value: str, *, where: str = VSCODE_SET
     body = text[len(bom):]
     if not body.strip():
         newline = "\r\n" if "\r\n" in body else "\n"
-        return bom + new_settings_text(newline)
+        return bom + new_settings_text(newline, key, value)
     open_at, close_at, members = _top_level_members(body, where)
     encoded = json.dumps(value, ensure_ascii=False)
     matching = [m for m in members if m.key == key]
