@@ -56,6 +56,32 @@ def envrc_context(cfg: Config) -> dict:
 # --------------------------------------------------------------------------- for services
 
 
+def service_command(cfg: Config, argv: list[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """`argv` wrapped so that it starts with the decrypted secrets in its environment.
+
+    The hook `services_env.wrap_with_secrets` calls for the s6 scanner (every service inherits
+    the scanner's environment). Contract:
+    - no [secrets], or no secrets file yet: `argv` unchanged;
+    - otherwise `["env", "SOPS_DISABLE_VERSION_CHECK=1", "sops", "exec-env", "--same-process",
+      <absolute secrets file>, "exec <argv, shell-quoted>"]`: sops decrypts in memory and
+      execs `argv` in the same process (same pid, no sops parent left behind). It runs inside
+      the devshell, whose flake provides sops and age;
+    - when sops is on this PATH too, decryption is tried first so that a member without a
+      usable key gets `SecretsUnavailable` (one line, no values) instead of a scanner that
+      dies at start. Nothing decrypted here is kept or written.
+    """
+    import shlex
+
+    if cfg.secrets is None or not (cfg.root / cfg.secrets.file).exists():
+        return list(argv)
+    import shutil
+
+    if shutil.which("sops", path=(os.environ if env is None else env).get("PATH")) is not None:
+        decrypted_env(cfg, env=env)  # raises SecretsUnavailable early; the values are dropped
+    return ["env", "SOPS_DISABLE_VERSION_CHECK=1", "sops", "exec-env", "--same-process",
+            str(cfg.root / cfg.secrets.file), "exec " + shlex.join(argv)]
+
+
 def decrypted_env(cfg: Config, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The secrets as environment variables, decrypted in memory, for a service's environment.
 

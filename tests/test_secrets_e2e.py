@@ -176,9 +176,11 @@ def test_set_get_and_plain_sops_agree_exactly(team):
         ["TOKEN"] + [f"V{i}" for i in range(len(HOSTILE))]
     decrypted = json.loads(exact(["sops", "-d", "--output-type", "json", "secrets.env"], cwd=team.project,
                                  env=dict(team.alice, SOPS_DISABLE_VERSION_CHECK="1")))
+    dotenv = secrets_dotenv.parse_sops(exact(["sops", "-d", "secrets.env"], cwd=team.project,
+                                             env=dict(team.alice, SOPS_DISABLE_VERSION_CHECK="1")))
     for index, value in enumerate(HOSTILE):
         assert decrypted[f"V{index}"] == value
-        assert _sops_dotenv_value(team, f"V{index}") == value
+        assert dotenv[f"V{index}"] == value
         assert get(team, f"V{index}") == value
     updated = _set(team, "TOKEN", "new")
     assert "updated TOKEN" in updated.stdout
@@ -272,7 +274,7 @@ def test_hostile_values_round_trip_and_stay_out_of_argv(shared_project):
             argvs.append([str(x) for x in args])
             super().__init__(args, *a, **kw)
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
     @given(value=values)
     def check(value):
         argvs.clear()
@@ -525,3 +527,25 @@ def test_no_plaintext_on_disk_after_any_command(team, tmp_path):
     run(["git", "add", "-A"], cwd=team.project, env=team.alice)
     cli("secrets", "check")
     assert nixenv("secrets", "get", "DB", cwd=team.project, env=team.alice).stdout == values["DB"]
+
+
+def test_service_command_execs_with_secrets_in_the_same_process(team):
+    """The services hook: the wrapped argv sees the exact values and keeps its pid."""
+    import subprocess
+
+    from nixenv import config, secrets, secrets_sops
+
+    _init(team)
+    _set(team, "TOKEN", TOKEN)
+    cfg = config.load(team.project)
+    probe = [sys.executable, "-c", "import os, sys; sys.stdout.write(repr((os.getpid(), os.environ['TOKEN'])))"]
+    argv = secrets.service_command(cfg, probe, env=team.alice)
+    assert argv[:5] == ["env", "SOPS_DISABLE_VERSION_CHECK=1", "sops", "exec-env", "--same-process"]
+    assert not any("line2" in a for a in argv)
+    child = subprocess.Popen(argv, cwd=team.project, env=team.alice, stdout=subprocess.PIPE)
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 0 and eval(out.decode()) == (child.pid, TOKEN)  # noqa: S307 (our own repr)
+    with pytest.raises(secrets_sops.SecretsUnavailable, match="none of your keys can decrypt"):
+        secrets.service_command(cfg, probe, env=team.bob)
+    (team.project / "secrets.env").unlink()
+    assert secrets.service_command(cfg, probe, env=team.alice) == probe
