@@ -549,3 +549,32 @@ def test_service_command_execs_with_secrets_in_the_same_process(team):
         secrets.service_command(cfg, probe, env=team.bob)
     (team.project / "secrets.env").unlink()
     assert secrets.service_command(cfg, probe, env=team.alice) == probe
+
+
+def test_services_up_gives_every_service_the_secrets(team):
+    """`nixenv services up` (scanner through nix develop): the service sees the exact value."""
+    require("nix", "s6-svscan", "s6-supervise", "s6-log", "s6-notifyoncheck")
+    import hashlib
+
+    _init(team)
+    _set(team, "TOKEN", TOKEN)
+    script = team.project / "probe.py"
+    script.write_text("import hashlib, os, time\n"
+                      "open('token.sha', 'w').write(hashlib.sha256(os.environ['TOKEN'].encode()).hexdigest())\n"
+                      "time.sleep(600)\n")
+    toml = team.project / "nixenv.toml"
+    toml.write_text(toml.read_text() + f'\n[services.probe]\ncommand = "exec {sys.executable} probe.py"\n'
+                                       'ready = { command = "test -s token.sha" }\n')
+    try:
+        nixenv("services", "up", cwd=team.project, env=team.alice, timeout=300)
+        digest = (team.project / "token.sha").read_text()
+        assert digest == hashlib.sha256(TOKEN.encode()).hexdigest()
+    finally:
+        nixenv("services", "down", cwd=team.project, env=team.alice, check=False, timeout=120)
+    # a member without a key gets one clear error before anything starts
+    denied = nixenv("services", "up", cwd=team.project, env=team.bob, check=False, timeout=300)
+    try:
+        assert denied.returncode != 0 and "none of your keys can decrypt secrets.env" in denied.stderr
+        assert "line2" not in denied.stderr + denied.stdout
+    finally:
+        nixenv("services", "down", cwd=team.project, env=team.bob, check=False, timeout=120)
