@@ -308,16 +308,24 @@ def down(cfg: Config, names: Sequence[str] = (), progress: Progress | None = Non
         running = [d.name for d in _service_dirs(lay) if not _s6_down(d)]
         if running:
             _stop_waves(cfg, lay, running, progress)
-        info = scanner(cfg)
-        s6.stop_scanner(lay.scan)
-        s6.wait_until(lambda: not s6.scanner_alive(lay.scan) and not (info.pid and procs.alive(info.pid)), 10)
-        left = procs.stop_marked(lay.marker, "TERM", 2.0)
+        left = _stop_scanner(lay)
         if left:
             progress.event(f"killed {len(left)} leftover process(es) of the project")
-        try:
-            (lay.state / "scanner.json").unlink()
-        except FileNotFoundError:
-            pass
+
+
+def _stop_scanner(lay: Layout) -> list[int]:
+    """s6-svscanctl -t, wait for the scanner to exit, then end anything still marked."""
+    pid = _read_state(lay).get("pid")
+    if not (isinstance(pid, int) and _is_scanner(pid, lay)):
+        pid = _find_scanner(lay)
+    s6.stop_scanner(lay.scan)
+    s6.wait_until(lambda: not s6.scanner_alive(lay.scan) and not (pid and procs.alive(pid)), 10)
+    left = procs.stop_marked(lay.marker, "TERM", 2.0)
+    try:
+        (lay.state / "scanner.json").unlink()
+    except FileNotFoundError:
+        pass
+    return left
 
 
 # ------------------------------------------------------------------------------ starting
@@ -417,6 +425,7 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
     _generate(cfg)
     lay = Layout.of(cfg)
     with locked(cfg, progress):
+        fresh = not s6.scanner_alive(lay.scan)
         restored = _ensure_scanner(cfg, lay, progress)
         wanted = topological_order(cfg.services, list(dict.fromkeys([*names, *restored])) or None)
         dirs = {n: lay.service(n) for n in wanted}
@@ -436,7 +445,12 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
         result.already = [n for n in wanted if _is_ready(cfg.services[n], statuses[n])]
         to_start = [n for n in wanted if n not in result.already]
         if to_start:
-            _preflight(cfg, lay, [n for n in to_start if not (statuses[n] and statuses[n].up)])
+            try:
+                _preflight(cfg, lay, [n for n in to_start if not (statuses[n] and statuses[n].up)])
+            except NixenvError:
+                if fresh:  # leave nothing running when nothing was started
+                    _stop_scanner(lay)
+                raise
             result.started = _start(cfg, lay, to_start, t0 + timeout, timeout, progress)
         result.seconds = time.monotonic() - t0
         return result
@@ -475,6 +489,13 @@ def _start(cfg: Config, lay: Layout, names: list[str], deadline: float, timeout:
             d = lay.service(name)
             st = s6.read_status(d)
             since_mono, since_wall = started[name]
+            if service.ready is None and st is not None and not st.up and st.since > since_wall:
+                # no readiness check: started is all "ready" means; the policy handles the exit
+                ready.add(name)
+                pending.remove(name)
+                why = _exit_text(st, d)
+                progress.event(f"{name} started but already exited ({why}); restart = {service.restart}")
+                continue
             if st is not None and st.up:
                 if _is_ready(service, st):
                     ready.add(name)
@@ -484,10 +505,8 @@ def _start(cfg: Config, lay: Layout, names: list[str], deadline: float, timeout:
                     continue
                 if seen_pid.setdefault(name, st.pid) != st.pid:
                     _fail(cfg, lay, name, "restarted before it was ready (it exited)")
-            elif st is not None and not st.finishing and st.since > since_wall and st.pid == 0 \
-                    or st is not None and st.finishing:
-                why = _read(d / "data/last-exit") or "exited"
-                _fail(cfg, lay, name, f"died before it was ready ({why})")
+            elif st is not None and (st.finishing or (st.pid == 0 and st.since > since_wall)):
+                _fail(cfg, lay, name, f"died before it was ready ({_exit_text(st, d)})")
             if time.monotonic() > deadline:
                 _fail(cfg, lay, name, f"was not ready within {timeout:g} s"
                       + (f" (waiting for {_ready_text(service)})" if service.ready else ""))
@@ -502,6 +521,17 @@ def _start(cfg: Config, lay: Layout, names: list[str], deadline: float, timeout:
                 last_tick = now
             time.sleep(0.01)
     return list(names)
+
+
+def _exit_text(st: s6.SvStatus, d: Path) -> str:
+    if st.pid != 0:  # s6 may not have recorded the wait status yet
+        s6.wait_until(lambda: (s6.read_status(d) or st).pid == 0, 0.5)
+        st = s6.read_status(d) or st
+    if st.pid == 0 and st.signal is not None:
+        return f"signal {st.signal}"
+    if st.pid == 0 and st.exit_code is not None:
+        return f"exit {st.exit_code}"
+    return _read(d / "data/last-exit") or "exited"
 
 
 def _copy(src: Path, dst: Path) -> None:
