@@ -151,6 +151,9 @@ def test_tmpdir_restored_and_unset_when_it_was_unset(tmp_path, env):
     env.pop("TMPDIR", None)
     seen = dump_env(project, ["TMPDIR", "NIX_BUILD_TOP", "NIXENV_ROOT", "NIXENV_PROJECT"], env)
     assert seen == {"TMPDIR": None, "NIX_BUILD_TOP": None, "NIXENV_ROOT": str(project), "NIXENV_PROJECT": "p"}
+    # personal additions in .envrc.local load without re-allowing .envrc
+    (project / ".envrc.local").write_text("export LOCAL_ONLY='mine'\n")
+    assert dump_env(project, ["LOCAL_ONLY"], env) == {"LOCAL_ONLY": "mine"}
 
 
 def test_run_and_shell_propagate_exit_codes(tmp_path, env):
