@@ -97,6 +97,14 @@ def test_every_combination_is_valid_bash(py, node):
         assert "pkgutil" not in envrc and "layout python" not in envrc
 
 
+def test_changing_a_version_does_not_change_the_envrc():
+    """Only flake.nix names the versions: a new one needs no new `direnv allow`."""
+    def envrc(py: str, node: str) -> str:
+        return envrc_files(config(python={"version": py, "manager": "uv"}, node={"version": node, "manager": "yarn"}))[0].text()
+
+    assert envrc("3.12", "20") == envrc("3.14", "24")
+
+
 def _inputs_from_envrc(envrc: str) -> list[str]:
     """Run the generated `local inputs=(...)` line in bash and read the words back exactly."""
     line = re.search(r"^  local inputs=\(.*\)$", envrc, re.M).group(0).replace("local ", "", 1)
