@@ -85,7 +85,7 @@ class PythonEnvrc:
     attr: str
     manager: str
     inputs: tuple[str, ...]
-    with_pip: bool  # the venv gets pip (manager pip or none); uv/poetry/pdm install without it
+    with_pip: bool  # pip in the venv, as each manager's own venvs have it (uv and pdm make theirs without)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def envrc_context(cfg: "Config") -> dict:
             attr=cfg.python.attr,
             manager=cfg.python.manager,
             inputs=python_inputs(cfg),
-            with_pip=cfg.python.manager in ("pip", "none"),
+            with_pip=cfg.python.manager in ("pip", "none", "poetry"),
         )
     node = None
     if cfg.node is not None:
