@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import socket
+import subprocess
 import textwrap
 import zipfile
 from pathlib import Path
@@ -136,6 +137,34 @@ def test_pip_failure_warns_loudly_and_the_shell_still_loads(tmp_path, env):
     make_wheel(root / "wheels", "missing", "1.0", {"missing.py": ""})
     fixed = direnv_exec(root, "python", "-c", "import missing", env=env)
     assert INSTALLING in fixed.stderr and "FAILED" not in fixed.stderr, show(fixed)
+
+
+def test_an_install_in_progress_elsewhere_is_not_joined_and_a_dead_ones_lock_is_taken_over(tmp_path, env):
+    root = project(tmp_path, env, """
+        [project]
+        name = "locked"
+        [python]
+        version = "3.12"
+        manager = "pip"
+    """)
+    make_wheel(root / "wheels", "pkgone", "1.0", {"pkgone/__init__.py": ""})
+    (root / "requirements.txt").write_text("./wheels/pkgone-1.0-py3-none-any.whl\n")
+    allow(root, env)
+    # another shell (a live process) holds the lock, as a terminal and an editor entering together
+    other = subprocess.Popen(["sleep", "600"])
+    try:
+        lock = root / ".direnv" / "nixenv" / "python.lock"
+        lock.mkdir(parents=True)
+        (lock / "pid").write_text(f"{other.pid}\n")
+        skipped = direnv_exec(root, "python", "-c", PRINT_PREFIX, env=env)
+        assert f"another direnv (pid {other.pid}) is installing here" in skipped.stderr, show(skipped)
+        assert not (root / ".venv").exists() and lock.exists()
+    finally:
+        other.kill()
+        other.wait()
+    taken = direnv_exec(root, "python", "-c", "import sys, pkgone; print(sys.prefix)", env=env)
+    assert taken.stdout.strip() == str(root / ".venv") and INSTALLING in taken.stderr, show(taken)
+    assert not lock.exists()
 
 
 # --------------------------------------------------------------------------- native libraries
