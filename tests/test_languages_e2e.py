@@ -16,6 +16,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import tomli_w
+
 from conftest import direnv_exec, nixenv, require, run, write_project
 
 INSTALLING = "installing (its inputs changed"
@@ -165,6 +167,29 @@ def test_an_install_in_progress_elsewhere_is_not_joined_and_a_dead_ones_lock_is_
     taken = direnv_exec(root, "python", "-c", "import sys, pkgone; print(sys.prefix)", env=env)
     assert taken.stdout.strip() == str(root / ".venv") and INSTALLING in taken.stderr, show(taken)
     assert not lock.exists()
+
+
+def test_hostile_directory_and_requirements_names(tmp_path, env):
+    # direnv 2.32 itself cannot load an .envrc whose directory holds `$` or `"`; the rest must work
+    names = ["reqs/dev 'x' $HOME ${y} \\ ü.txt", "-leading.txt"]
+    toml = tomli_w.dumps({"project": {"name": "hostile"},
+                          "python": {"version": "3.12", "manager": "pip", "requirements": names}})
+    root = project(tmp_path, env, toml, name="sp ace 'q' ü")
+    make_wheel(root / "wheels", "pkgone", "1.0", {"pkgone/__init__.py": ""})
+    make_wheel(root / "wheels", "pkgtwo", "1.0", {"pkgtwo.py": ""})
+    (root / "reqs").mkdir()
+    first_file = root / names[0]
+    first_file.write_text("./wheels/pkgone-1.0-py3-none-any.whl\n")
+    (root / "-leading.txt").write_text("./wheels/pkgtwo-1.0-py3-none-any.whl\n")
+    allow(root, env)
+    code = "import sys, pkgone, pkgtwo; print(sys.prefix)"
+    first = direnv_exec(root, "python", "-c", code, env=env)
+    assert first.stdout.strip() == str(root / ".venv") and INSTALLING in first.stderr, show(first)
+    second = direnv_exec(root, "python", "-c", code, env=env)
+    assert INSTALLING not in second.stderr, show(second)
+    first_file.write_text(first_file.read_text() + "# changed\n")
+    third = direnv_exec(root, "python", "-c", code, env=env)
+    assert INSTALLING in third.stderr, show(third)
 
 
 # --------------------------------------------------------------------------- native libraries
