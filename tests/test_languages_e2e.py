@@ -408,6 +408,7 @@ def test_corepack_pnpm_follows_package_manager_without_global_writes(tmp_path, e
     env = {**env, **COREPACK_TEST_ENV}
     root = pnpm_project(tmp_path, env, "reachable")
     first = direnv_exec(root, "sh", "-c", "command -v pnpm; pnpm --version", env=env)
+    assert len(first.stdout.split()) == 2, show(first)
     where, version = first.stdout.split()
     assert version == PNPM, show(first)
     assert where == str(root / ".direnv" / "nixenv" / "corepack" / "pnpm")  # the project-local shim
@@ -425,5 +426,7 @@ def test_corepack_unreachable_registry_is_a_clear_warning(tmp_path, env):
     result = direnv_exec(root, "node", "-e", "console.log(process.env.NIXENV_ROOT)", env=env)
     assert result.stdout.strip() == str(root), show(result)  # the shell still loads
     assert f"corepack could not provide pnpm (pnpm@{PNPM}" in result.stderr, show(result)
-    assert f"npm registry ({registry})" in result.stderr and "corepack said: " in result.stderr
+    assert f"npm registry ({registry})" in result.stderr, show(result)
+    said = next(line for line in result.stderr.splitlines() if "corepack said: " in line)
+    assert registry in said and "Error" in said, said  # corepack's own error line, not a stack frame
     assert not (root / "node_modules").exists()
