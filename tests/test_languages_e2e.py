@@ -128,6 +128,10 @@ def test_pip_failure_warns_loudly_and_the_shell_still_loads(tmp_path, env):
         manager = "pip"
     """)
     (root / "requirements.txt").write_text("./wheels/missing-1.0-py3-none-any.whl\n")
+    # even under a user's `strict_env` (set -euo pipefail in their direnvrc)
+    direnvrc = Path(env["XDG_CONFIG_HOME"]) / "direnv" / "direnvrc"
+    direnvrc.parent.mkdir(parents=True)
+    direnvrc.write_text("strict_env\n")
     allow(root, env)
     failed = direnv_exec(root, "python", "-c", PRINT_PREFIX, env=env)
     assert failed.stdout.strip() == str(root / ".venv"), show(failed)  # the shell and venv still load
