@@ -132,6 +132,8 @@ def write_ide(cfg: "Config") -> list[str]:
         raise NixenvError(f"{cfg.path}: there is no [python] table, so there is no interpreter to point "
                           'an IDE at. Add [python] with version = "3.12" and run `nixenv generate`.')
     settings = cfg.root / VSCODE_SETTINGS
+    if settings.is_symlink():  # e.g. shared from a dotfiles repository: edit the file it points to
+        settings = settings.resolve()
     try:
         raw = settings.read_bytes()
     except FileNotFoundError:

@@ -235,6 +235,18 @@ def test_write_ide_creates_and_keeps(tmp_path):
     assert any("unchanged" in line for line in write_ide(cfg))
 
 
+def test_write_ide_edits_through_a_symlink(tmp_path):
+    root = _project(tmp_path / "proj")
+    shared = tmp_path / "dotfiles" / "vscode.json"
+    shared.parent.mkdir()
+    shared.write_text('{"editor.tabSize": 4}')
+    (root / ".vscode").mkdir()
+    (root / ".vscode/settings.json").symlink_to(shared)
+    write_ide(parse((root / "nixenv.toml").read_text(), root=root))
+    assert (root / ".vscode/settings.json").is_symlink()
+    assert parse_jsonc(shared.read_text()) == {"editor.tabSize": 4, VSCODE_KEY: VSCODE_VALUE}
+
+
 def test_write_ide_refuses_and_leaves_the_file(tmp_path):
     root = _project(tmp_path)
     cfg = parse((root / "nixenv.toml").read_text(), root=root)
