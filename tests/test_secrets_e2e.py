@@ -578,3 +578,52 @@ def test_services_up_gives_every_service_the_secrets(team):
         assert "line2" not in denied.stderr + denied.stdout
     finally:
         nixenv("services", "down", cwd=team.project, env=team.bob, check=False, timeout=120)
+
+
+def test_set_on_a_terminal_prompts_without_echo(team):
+    """On a tty, `set` asks twice with echo off: the value never appears on the terminal."""
+    import pty
+    import select
+
+    _init(team)
+    pid, controller = pty.fork()  # the child gets the pty as its controlling terminal (getpass uses /dev/tty)
+    if pid == 0:
+        os.chdir(team.project)
+        os.execve(sys.executable, [sys.executable, "-m", "nixenv", "secrets", "set", "PW"], team.alice)
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 30.0) -> None:
+        nonlocal seen
+        import time
+
+        end = time.monotonic() + timeout
+        while marker not in seen and time.monotonic() < end:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:
+                    return
+
+    # click prints the prompt, then getpass turns echo off and prints " ": type after that
+    read_until(b"Value (hidden): ")
+    os.write(controller, b"pty-s3cret value\n")
+    read_until(b"Repeat for confirmation: ")
+    os.write(controller, b"pty-s3cret value\n")
+    read_until(b"added PW")
+    import signal
+    import time
+
+    for _ in range(300):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail(f"`secrets set` on a terminal did not finish; it printed {seen!r}")
+    os.close(controller)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert b"added PW" in seen and b"pty-s3cret" not in seen
+    assert get(team, "PW") == "pty-s3cret value"

@@ -223,3 +223,14 @@ def test_envrc_fragment_only_with_secrets(tmp_path):
     assert "direnv_load" not in text.replace("direnv_load is avoided", "")
     without = _cfg(tmp_path, '[project]\nname = "x"\n')
     assert render("envrc/secrets.j2", cfg=without, secrets=secrets.envrc_context(without)).strip() == ""
+
+
+def test_memory_tmpdir_is_private_and_removed():
+    from nixenv.secrets import _is_tmpfs, memory_tmpdir
+
+    with memory_tmpdir() as path:
+        if path is not None:
+            assert _is_tmpfs(str(path)) and (path.stat().st_mode & 0o777) == 0o700
+    assert path is None or not path.exists()
+    if Path("/dev/shm").is_dir() and _is_tmpfs("/dev/shm"):
+        assert path is not None, "a tmpfs exists here, so the editor's file must go there"
