@@ -213,7 +213,8 @@ def _stop_orphans(cfg: Config, lay: Layout) -> None:
 # ------------------------------------------------------------------------------ stopping
 
 
-def _stop(cfg: Config, lay: Layout, names: Sequence[str], *, exit_supervisors: bool = False) -> list[str]:
+def _stop(cfg: Config, lay: Layout, names: Sequence[str], *, exit_supervisors: bool = False,
+          then: Callable[[], object] | None = None) -> list[str]:
     """Stop these services at once, each with its whole process tree: the stop signal goes
     to the service (by s6) and to every process carrying its marker (by us) at the same
     time; SIGKILL after stop_timeout (s6's timeout-kill for the service, ours for the rest).
@@ -228,21 +229,25 @@ def _stop(cfg: Config, lay: Layout, names: Sequence[str], *, exit_supervisors: b
         sig = service.stop_signal if service else s6._read_text(d / "down-signal", "SIGTERM").removeprefix("SIG")
         timeout = service.stop_timeout if service else s6.read_ms(d / "timeout-kill", 10_000) / 1000
         info[procs.service_marker(d)] = (name, d, sig, timeout)
+        _touch(d / "data/stopping")  # tells finish not to apply the restart policy
         s6.control(d, "dx" if exit_supervisors else "d")
     by_pid = _marked_services(info)
     for pid, marker in by_pid.items():
         procs.signal_all([pid], procs.signum(info[marker][2]))
         procs.signal_all([pid], procs.signal.SIGCONT)
+    if then is not None:
+        then()
     pending = set(info)
     killed: set[str] = set()
     hard_deadline = start + max(t for *_, t in info.values()) + 5
     while pending and time.monotonic() < hard_deadline:
-        down = {m for m in pending if _s6_down(info[m][1])}
-        if down:
-            left = _marked_services({m: info[m] for m in down})
-            pending -= {m for m in down if m not in left.values()}
         now = time.monotonic()
+        down = {m for m in pending if _s6_down(info[m][1])}
         late = [m for m in pending if now - start >= info[m][3]]
+        # /proc is scanned only once s6 reports them all down (or someone is late)
+        if down == pending or late:
+            left = _marked_services({m: info[m] for m in pending})
+            pending -= {m for m in down if m not in left.values()}
         if late:
             for pid, marker in _marked_services({m: info[m] for m in late}).items():
                 procs.signal_all([pid], procs.signal.SIGKILL)
@@ -253,28 +258,40 @@ def _stop(cfg: Config, lay: Layout, names: Sequence[str], *, exit_supervisors: b
 
 
 def _s6_down(d: Path) -> bool:
+    """The service process is gone (its finish script may still run: it carries the
+    service's marker, so the /proc sweep waits for it)."""
     st = s6.read_status(d)
-    return st is None or (st.pid == 0 and not st.finishing) or not s6.supervised(d)
+    return st is None or st.pid == 0 or not s6.supervised(d)
+
+
+def _active(d: Path) -> bool:
+    """Supervised and up, finishing, or wanted up (e.g. in a crash-loop backoff)."""
+    st = s6.read_status(d)
+    return st is not None and (st.pid != 0 or st.finishing or st.want_up) and s6.supervised(d)
+
+
+def _touch(path: Path) -> None:
+    try:
+        path.touch()
+    except OSError:
+        pass
 
 
 def _marked_services(info: dict[bytes, tuple]) -> dict[int, bytes]:
-    """pid -> marker, for every live process carrying one of the markers."""
-    wanted = set(info)
-    mine = {os.getpid(), os.getppid()}
+    """pid -> marker, for every live process carrying one of the service markers."""
+    prefix = procs.SERVICE_VAR.encode() + b"="
     out = {}
-    for pid in procs.pids():
-        if pid in mine:
-            continue
-        for entry in procs.environ(pid):
-            if entry in wanted:
-                if procs.alive(pid):
-                    out[pid] = entry
-                break
+    for pid, value in procs.env_values(procs.SERVICE_VAR, {os.getpid(), os.getppid()}).items():
+        marker = prefix + value
+        if marker in info and procs.alive(pid):
+            out[pid] = marker
     return out
 
 
-def _stop_waves(cfg: Config, lay: Layout, names: Sequence[str], progress: Progress) -> None:
-    """Stop `names` in reverse dependency order: a service once its dependants are down."""
+def _stop_waves(cfg: Config, lay: Layout, names: Sequence[str], progress: Progress,
+                last: Callable[[], object] | None = None) -> None:
+    """Stop `names` in reverse dependency order: a service once its dependants are down.
+    `last` runs as soon as the last wave was told to stop (e.g. stopping the scanner)."""
     remaining = [n for n in topological_order(cfg.services, [n for n in names if n in cfg.services])
                  if n in names]
     remaining += [n for n in names if n not in cfg.services]
@@ -282,7 +299,8 @@ def _stop_waves(cfg: Config, lay: Layout, names: Sequence[str], progress: Progre
         wave = [n for n in remaining
                 if not any(n in cfg.services[o].depends_on for o in remaining if o in cfg.services)]
         t0 = time.monotonic()
-        killed = _stop(cfg, lay, wave)
+        final = len(wave) == len(remaining)
+        killed = _stop(cfg, lay, wave, then=last if final else None)
         for name in killed:
             progress.event(f"{name}: killed (SIGKILL) after its stop_timeout")
         progress.event(f"stopped {', '.join(wave)} ({time.monotonic() - t0:.2f} s)")
@@ -305,21 +323,27 @@ def down(cfg: Config, names: Sequence[str] = (), progress: Progress | None = Non
                 progress.event("the scanner is gone; stopping its orphaned supervisors and services")
                 _stop_orphans(cfg, lay)
             return
-        running = [d.name for d in _service_dirs(lay) if not _s6_down(d)]
+        running = [d.name for d in _service_dirs(lay) if _active(d)]
+        pid = _scanner_pid(lay)
         if running:
-            _stop_waves(cfg, lay, running, progress)
-        left = _stop_scanner(lay)
+            # the scanner is told to exit as soon as the last wave is stopping
+            _stop_waves(cfg, lay, running, progress, last=lambda: s6.stop_scanner(lay.scan))
+        left = _stop_scanner(lay, pid)
         if left:
             progress.event(f"killed {len(left)} leftover process(es) of the project")
 
 
-def _stop_scanner(lay: Layout) -> list[int]:
-    """s6-svscanctl -t, wait for the scanner to exit, then end anything still marked."""
+def _scanner_pid(lay: Layout) -> int | None:
     pid = _read_state(lay).get("pid")
-    if not (isinstance(pid, int) and _is_scanner(pid, lay)):
-        pid = _find_scanner(lay)
+    return pid if isinstance(pid, int) and _is_scanner(pid, lay) else _find_scanner(lay)
+
+
+def _stop_scanner(lay: Layout, pid: int | None = None) -> list[int]:
+    """s6-svscanctl -t, wait for the scanner to exit, then end anything still marked."""
+    pid = pid or _scanner_pid(lay)
     s6.stop_scanner(lay.scan)
-    s6.wait_until(lambda: not s6.scanner_alive(lay.scan) and not (pid and procs.alive(pid)), 10)
+    s6.wait_until(lambda: not s6.scanner_alive(lay.scan) and not (pid and procs.alive(pid)), 10,
+                  step=0.005)
     left = procs.stop_marked(lay.marker, "TERM", 2.0)
     try:
         (lay.state / "scanner.json").unlink()
@@ -375,17 +399,24 @@ def _preflight(cfg: Config, lay: Layout, names: Sequence[str]) -> None:
     pid = scanner(cfg).pid
     path = procs.environ_dict(pid).get("PATH") if pid else None
     path = path or os.environ.get("PATH", "")
-    ours = set(procs.marked(lay.marker))
+    listening = procs.listening_ports()
+    ours: set[int] | None = None
     for name in names:
         service = cfg.services[name]
-        if service.port is not None:
-            owner_pids = procs.listening_pids(service.port)
-            if owner_pids and not owner_pids & ours:
-                problems.append(f"services.{name}.port: port {service.port} is already in use by "
-                                f"{procs.port_owner(service.port)}")
-            elif not owner_pids and procs.port_owner(service.port):
-                problems.append(f"services.{name}.port: port {service.port} is already in use by "
-                                f"{procs.port_owner(service.port)}")
+        port = service.port
+        if port is None:
+            continue
+        if listening is None:  # no /proc/net: try to bind
+            owner = procs.port_owner(port)
+        elif port in listening:
+            ours = set(procs.marked(lay.marker)) if ours is None else ours
+            owner = None if procs.listening_pids(port) & ours else procs.port_owner(port)
+        else:
+            owner = None
+        if owner:
+            problems.append(f"services.{name}.port: port {port} is already in use by {owner}")
+    for name in names:
+        service = cfg.services[name]
         missing = services_env.missing_program(cfg, service, path)
         if missing:
             problems.append(missing)
@@ -429,11 +460,7 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
         restored = _ensure_scanner(cfg, lay, progress)
         wanted = topological_order(cfg.services, list(dict.fromkeys([*names, *restored])) or None)
         dirs = {n: lay.service(n) for n in wanted}
-        if not s6.wait_until(lambda: all(s6.supervised(d) for d in dirs.values()), SUPERVISOR_TIMEOUT,
-                             step=0.005):
-            missing = [n for n, d in dirs.items() if not s6.supervised(d)]
-            raise NixenvError(f"s6-svscan does not supervise {', '.join(missing)}; see "
-                              f"{lay.state / 'scanner.log'}")
+        # (supervisors of new directories may still be spawning: `_start` waits for each)
         statuses = {n: s6.read_status(d) for n, d in dirs.items()}
         changed = [n for n in wanted if statuses[n] is not None and statuses[n].up
                    and _read(dirs[n] / "data/started-hash") != _read(dirs[n] / HASH_FILE)]
@@ -462,6 +489,7 @@ def _start(cfg: Config, lay: Layout, names: list[str], deadline: float, timeout:
     pending = list(names)
     started: dict[str, tuple[float, float]] = {}  # name -> (monotonic, wall) when told to start
     seen_pid: dict[str, int] = {}
+    first_try: dict[str, float] = {}
     ready: set[str] = set()
     last_tick = 0.0
     while pending:
@@ -475,13 +503,18 @@ def _start(cfg: Config, lay: Layout, names: list[str], deadline: float, timeout:
                 d = lay.service(name)
                 st = s6.read_status(d)
                 if not (st and st.up):
-                    for stale in ("data/failed", "data/restarts", "data/crashes"):
+                    for stale in ("data/failed", "data/restarts", "data/crashes", "data/stopping"):
                         try:
                             (d / stale).unlink()
                         except FileNotFoundError:
                             pass
                 _copy(d / HASH_FILE, d / "data/started-hash")
-                s6.control(d, "u")
+                if not s6.control(d, "u"):  # its supervisor is not there yet
+                    first_try.setdefault(name, now)
+                    if now - first_try[name] > SUPERVISOR_TIMEOUT:
+                        raise NixenvError(f"s6-svscan does not supervise {name}; see "
+                                          f"{lay.state / 'scanner.log'}")
+                    continue
                 started[name] = (time.monotonic(), time.time())
                 progress.event(f"starting {name}")
         for name in [n for n in pending if n in started]:
@@ -489,7 +522,9 @@ def _start(cfg: Config, lay: Layout, names: list[str], deadline: float, timeout:
             d = lay.service(name)
             st = s6.read_status(d)
             since_mono, since_wall = started[name]
-            if service.ready is None and st is not None and not st.up and st.since > since_wall:
+            died = st is not None and ((st.finishing and st.since > since_wall) or (st.pid == 0 and (
+                name in seen_pid or _mtime(d / "data/last-exit") > since_wall)))
+            if service.ready is None and died:
                 # no readiness check: started is all "ready" means; the policy handles the exit
                 ready.add(name)
                 pending.remove(name)
@@ -505,7 +540,7 @@ def _start(cfg: Config, lay: Layout, names: list[str], deadline: float, timeout:
                     continue
                 if seen_pid.setdefault(name, st.pid) != st.pid:
                     _fail(cfg, lay, name, "restarted before it was ready (it exited)")
-            elif st is not None and (st.finishing or (st.pid == 0 and st.since > since_wall)):
+            elif died:
                 _fail(cfg, lay, name, f"died before it was ready ({_exit_text(st, d)})")
             if time.monotonic() > deadline:
                 _fail(cfg, lay, name, f"was not ready within {timeout:g} s"
@@ -532,6 +567,13 @@ def _exit_text(st: s6.SvStatus, d: Path) -> str:
     if st.pid == 0 and st.exit_code is not None:
         return f"exit {st.exit_code}"
     return _read(d / "data/last-exit") or "exited"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -593,7 +635,7 @@ def restart(cfg: Config, names: Sequence[str], with_dependants: bool = False, ti
         _ensure_scanner(cfg, lay, progress)
         order = [n for n in topological_order(cfg.services, targets) if n in targets]
         s6.wait_until(lambda: all(s6.supervised(lay.service(n)) for n in order), SUPERVISOR_TIMEOUT)
-        _stop_waves(cfg, lay, [n for n in order if not _s6_down(lay.service(n))], progress)
+        _stop_waves(cfg, lay, [n for n in order if _active(lay.service(n))], progress)
         deps = [n for n in topological_order(cfg.services, targets) if n not in targets
                 and not _is_ready(cfg.services[n], s6.read_status(lay.service(n)))]
         _preflight(cfg, lay, [*deps, *order])

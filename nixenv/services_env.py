@@ -79,10 +79,8 @@ def program_of(command: str) -> str | None:
         return None
     while words and ("=" in words[0] and words[0].split("=", 1)[0].isidentifier()):
         words = words[1:]  # VAR=value prefixes
-    if words and words[0] in ("exec", "nohup", "nice"):
+    if words and words[0] == "exec":
         words = words[1:]
-        while words and words[0].startswith("-"):
-            words = words[1:]
     if not words:
         return None
     word = words[0]

@@ -48,7 +48,11 @@ def read_lines(log_dir: Path, name: str) -> list[Line]:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        out += [parse_line(raw, name) for raw in text.splitlines()]
+        for raw in text.splitlines():
+            line = parse_line(raw, name)
+            if not line.stamp and out:  # keeps the stream sorted for the merge
+                line = Line(out[-1].stamp, line.text, name)
+            out.append(line)
     return out
 
 

@@ -431,7 +431,7 @@ HOSTILE_NAME = "we b \"$x\" 'q' ü -"
 
 
 def test_hostile_names_commands_and_values_round_trip(project, listener):
-    port = free_port()
+    port, dash_port = free_port(), free_port()
     value = "a'b\"c $HOME ${x} `id` \\n tab\there ü\nline2"
     project.write(f'''
     [project]
@@ -447,7 +447,8 @@ def test_hostile_names_commands_and_values_round_trip(project, listener):
     ready = {{ tcp = {port} }}
 
     [services."-dash"]
-    command = "{listener} {free_port()}"
+    command = "{listener} {dash_port}"
+    ready = {{ tcp = {dash_port} }}
     depends_on = [{json.dumps(HOSTILE_NAME)}]
     ''')
     project.nixenv("up")
@@ -457,7 +458,7 @@ def test_hostile_names_commands_and_values_round_trip(project, listener):
     text = "\n".join(parse_line(raw, "").text for raw in project.log(HOSTILE_NAME).splitlines())
     assert f"<{value}|{value}$(touch /tmp/pwned)|{port}>" in text
     rows = project.status()["by_name"]
-    assert rows[HOSTILE_NAME]["state"] == "ready" and rows["-dash"]["state"] == "up"
+    assert rows[HOSTILE_NAME]["state"] == "ready" and rows["-dash"]["state"] == "ready"
     out = project.nixenv("logs", HOSTILE_NAME).stdout
     assert HOSTILE_NAME in out
     project.nixenv("restart", HOSTILE_NAME, "--with-dependants")

@@ -1,0 +1,211 @@
+"""Pure parts of the services code, and the generated s6 scripts executed by the real
+/bin/sh (no s6 needed): hostile names and values must come out exactly as written."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hostile import HOSTILE_SAMPLES, hostile_text
+from nixenv.config import parse
+from nixenv.detect_procfile import parse_procfile, procfile_problems
+from nixenv.services_env import program_of
+from nixenv.services_layout import exec_form, files_for, service_files
+from nixenv.services_logs import formatter, merged, parse_line
+from nixenv.services_s6 import TAI_OFFSET, parse_status
+
+
+def toml_str(value: str) -> str:
+    """A TOML basic string for any text (control characters escaped, unicode kept)."""
+    out = []
+    for c in value:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def cfg_of(toml: str, root: Path):
+    return parse(textwrap.dedent(toml), root=root)
+
+
+# ------------------------------------------------------------------------------ s6 status
+
+
+def test_parse_status_decodes_s6_2_11_layout():
+    stamp = struct.pack(">QL", TAI_OFFSET + 1_000_000_000, 500_000_000)
+    ready = struct.pack(">QL", TAI_OFFSET + 1_000_000_002, 0)
+    data = stamp + ready + struct.pack(">QHB", 4242, 0, 4 | 8)
+    st = parse_status(data)
+    assert st is not None and st.pid == 4242 and st.up and st.want_up and st.ready and not st.finishing
+    assert st.since == 1_000_000_000.5 and st.ready_since == 1_000_000_002
+    dead = parse_status(stamp + ready + struct.pack(">QHB", 0, 4 << 8, 2))
+    assert dead is not None and not dead.up and dead.finishing and dead.exit_code == 4 and dead.signal is None
+    killed = parse_status(stamp + ready + struct.pack(">QHB", 0, 9, 0))
+    assert killed is not None and killed.signal == 9 and killed.exit_code is None
+    assert parse_status(b"short") is None
+
+
+# ------------------------------------------------------------------------------ commands
+
+
+def test_exec_form_only_for_one_simple_command():
+    assert exec_form("/srv/app --port $PORT") == "exec /srv/app --port $PORT"
+    assert exec_form("python -m http.server 'a;b'") == "exec python -m http.server 'a;b'"
+    assert exec_form("prog > log 2>&1") == "exec prog > log 2>&1"
+    for compound in ("a && b", "a; b", "a | b", "a &", "if x; then y; fi", "FOO=1 prog", "(x)",
+                     "exec x", "a\nb", "unbalanced 'quote", "-x"):
+        assert exec_form(compound) == compound
+
+
+def test_program_of():
+    assert program_of("python manage.py runserver") == "python"
+    assert program_of("FOO=1 BAR=2 exec node server.js") == "node"
+    assert program_of("./bin/serve --x") == "./bin/serve"
+    assert program_of("exec nice -n 5 redis-server") == "nice"
+    for unknown in ("$CMD --x", "if true; then x; fi", "'unbalanced", "echo hi", "`which x`", ""):
+        assert program_of(unknown) is None, unknown
+    assert program_of("cd web && npm start") is None  # a builtin: nothing to check
+
+
+# ------------------------------------------------------------------------------ Procfile
+
+
+def test_parse_procfile():
+    text = "# comment\nweb: gunicorn app:app --bind 0.0.0.0:$PORT\n\nworker:   celery -A x worker  \nbad line\nweb-2: a: b\n"
+    assert parse_procfile(text) == {"web": "gunicorn app:app --bind 0.0.0.0:$PORT",
+                                    "worker": "celery -A x worker", "web-2": "a: b"}
+    assert procfile_problems(text) == ["Procfile:5: not `name: command`: 'bad line'"]
+    assert parse_procfile("a: one\na: two\n") == {"a": "two"}
+    assert parse_procfile("") == {}
+
+
+# ------------------------------------------------------------------------------ logs
+
+
+def test_log_lines_merge_by_time_with_prefixes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "@400000006b0000000000000a.s").write_text("2026-11-22 01:00:00.000000001  a-old\n")
+    (a / "current").write_text("2026-11-22 01:00:02.000000000  a-new\n")
+    (b / "current").write_text("2026-11-22 01:00:01.000000000  b-mid\nno stamp\n")
+    lines = merged({"a": a, "b": b})
+    assert [(l.name, l.text) for l in lines] == [("a", "a-old"), ("b", "b-mid"), ("b", "no stamp"), ("a", "a-new")]
+    assert [l.text for l in merged({"a": a, "b": b}, last=2)] == ["no stamp", "a-new"]
+    fmt = formatter(["a", "bb"], colour=False)
+    assert fmt(parse_line("2026-11-22 01:00:02.123456789  x y", "a")) == "a  | 2026-11-22 01:00:02.123 x y"
+    assert "\x1b[" in formatter(["a"], colour=True)(lines[1])
+
+
+# ------------------------------------------------------------------------------ layout
+
+
+def test_service_directory_files(tmp_path):
+    cfg = cfg_of('''
+    [project]
+    name = "p"
+
+    [services.db]
+    command = "postgres -D data"
+    port = 5432
+    ready = { tcp = 5432 }
+    stop_signal = "INT"
+    stop_timeout = 2.5
+
+    [services.web]
+    command = "serve"
+    depends_on = ["db"]
+    ready = { http = "http://localhost:8000/health?x=1" }
+    restart = "never"
+    ''', tmp_path)
+    files = {f.path: f for f in service_files(cfg)}
+    base = ".nixenv/services/db/"
+    for name in ("run", "finish", "down", "timeout-kill", "down-signal", "notification-fd", "data/check",
+                 "log/run", "log/notification-fd"):
+        assert base + name in files
+        assert files[base + name].comment is None  # internal files
+    assert files[base + "timeout-kill"].content == "2500\n"
+    assert files[base + "down-signal"].content == "SIGINT\n"
+    assert files[base + "notification-fd"].content == "3\n"
+    assert files[base + "run"].mode == 0o755 and files[base + "data/check"].mode == 0o755
+    assert "s6-notifyoncheck" in files[base + "run"].content
+    assert "exit 125" in files[".nixenv/services/web/finish"].content
+    check = files[".nixenv/services/web/data/check"].content
+    assert "/dev/tcp/localhost/8000" in check and "'/health?x=1'" in check
+    assert "s6-log -d3 n20 s1000000 T ../../../logs/db" in files[base + "log/run"].content
+
+
+def test_generated_scripts_pass_shellcheck_syntax(tmp_path):
+    cfg = cfg_of('''
+    [project]
+    name = "p"
+
+    [services.a]
+    command = "x"
+    ready = { command = "true" }
+    restart = "on-failure"
+    ''', tmp_path)
+    for f in service_files(cfg):
+        if f.mode == 0o755:
+            shell = "bash" if f.content.startswith("#!/usr/bin/env bash") else "sh"
+            subprocess.run([shell, "-n"], input=f.content, text=True, check=True)
+
+
+def _run_script(tmp_path: Path, cfg, name: str) -> dict:
+    """Execute the generated run script with /bin/sh in a copy of the service directory; the
+    command dumps its environment and argv as JSON."""
+    for f in files_for(cfg, cfg.services[name]):
+        path = tmp_path / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f.content)
+        path.chmod(f.mode)
+    service_dir = tmp_path / ".nixenv" / "services" / name
+    (service_dir / "data").mkdir(exist_ok=True)
+    out = subprocess.run(["/bin/sh", "./run", name], cwd=service_dir, capture_output=True, timeout=20,
+                         env={"PATH": os.environ["PATH"]})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+DUMP = f"{sys.executable} -c 'import os, json, sys; print(json.dumps(dict(env=dict(os.environ), cwd=os.getcwd(), pid=os.getpid())))'"
+
+env_values = st.one_of(st.sampled_from(HOSTILE_SAMPLES), hostile_text)
+names = hostile_text.filter(lambda n: n and not n.startswith(".") and n != "log" and not any(c in n for c in "/\n\r\0")
+                            and len(n.encode()) <= 100)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=names, value=env_values, own=env_values)
+def test_run_script_round_trips_hostile_names_and_values(tmp_path_factory, name, value, own):
+    root = tmp_path_factory.mktemp("p")
+    (root / "sub dir $x").mkdir()
+    cfg = cfg_of(f'''
+    [project]
+    name = "p"
+
+    [env]
+    SHARED = {toml_str(value)}
+
+    [services.{toml_str(name)}]
+    command = {toml_str(DUMP)}
+    cwd = "sub dir $x"
+    port = 4567
+    env = {{ OWN = {toml_str(own)} }}
+    ''', root)
+    data = _run_script(root, cfg, name)
+    assert data["env"]["SHARED"] == value and data["env"]["OWN"] == own and data["env"]["PORT"] == "4567"
+    assert data["env"]["NIXENV_SERVICE"] == name
+    assert data["cwd"] == str(root / "sub dir $x")
+    # the supervised pid is the program itself: run -> sh -c "exec ..." -> python
+    assert (root / ".nixenv/services" / name / "data/pid").read_text().strip() == str(data["pid"])
