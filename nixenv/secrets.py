@@ -155,6 +155,10 @@ def _write_sops_config(cfg: Config) -> None:
     """Bring .sops.yaml up to date; refuse when it was edited by hand."""
     from nixenv import files
 
+    assert cfg.secrets is not None
+    if not (cfg.secrets.age or cfg.secrets.pgp or cfg.secrets.kms):
+        raise NixenvError(f"[secrets] in {cfg.path.name} lists no recipients (age, pgp or kms): "
+                          "run `nixenv secrets init` to add your age key")
     changes = files.plan(cfg.root, sops_files(cfg))
     edited = [c for c in changes if c.status == "edited"]
     if edited:

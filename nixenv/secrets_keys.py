@@ -65,8 +65,8 @@ def recipients_of(identities: str, source: str) -> tuple[str, ...]:
         return ()
     result = proc.run(["age-keygen", "-y"], input=identities, check=False)
     if result.returncode != 0:
-        # age's message names the problem, never the key material
-        raise NixenvError(f"the age key in {source} is not valid: {result.stderr.strip().splitlines()[0] if result.stderr.strip() else 'age-keygen -y failed'}")
+        # age's message is not repeated: it may quote part of the key
+        raise NixenvError(f"{source} does not hold a valid age key (`age-keygen -y` rejected it)")
     return tuple(line for line in result.stdout.split() if AGE_RECIPIENT.match(line))
 
 
