@@ -145,6 +145,27 @@ def test_pip_failure_warns_loudly_and_the_shell_still_loads(tmp_path, env):
     assert INSTALLING in fixed.stderr and "FAILED" not in fixed.stderr, show(fixed)
 
 
+def test_no_venv_from_a_host_python_when_the_devshell_fails(tmp_path, env):
+    root = project(tmp_path, env, """
+        [project]
+        name = "nodevshell"
+        [packages]
+        include = ["no-such-package"]
+        [python]
+        version = "3.12"
+        manager = "pip"
+        [node]
+        version = "20"
+        manager = "npm"
+    """)
+    (root / "package.json").write_text('{"name": "x", "version": "1.0.0"}\n')
+    allow(root, env)
+    result = direnv_exec(root, "true", env=env)
+    assert "no-such-package" in result.stderr, show(result)  # the flake's own error
+    assert "not the devshell's" in result.stderr, show(result)
+    assert not (root / ".venv").exists() and not (root / "node_modules").exists()
+
+
 def test_an_install_in_progress_elsewhere_is_not_joined_and_a_dead_ones_lock_is_taken_over(tmp_path, env):
     root = project(tmp_path, env, """
         [project]
