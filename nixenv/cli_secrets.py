@@ -90,7 +90,7 @@ def set_(
     secrets.validate_key(key)
     value = _read_value(chomp)
     new = secrets.set_secret(cfg, key, value)
-    _echo(f"{'added' if new else 'updated'} {key} in {cfg.secrets.file}")
+    _echo(f"{'added' if new else 'updated'} {key} in {cfg.secrets.file}" + (" (empty value)" if not value else ""))
 
 
 @secrets_app.command()

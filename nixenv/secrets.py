@@ -417,10 +417,12 @@ def _change_recipient(root: Path, key: str, *, add: bool) -> RecipientChange:
     _write_sops_config(cfg)
     if not exists:
         return RecipientChange(kind, key, changed, False, False)
-    secrets_sops.updatekeys(root=root, file=file)
     if not add:
-        # a removed member may have kept the old data key: re-encrypt everything with a new one
+        # A removed member may have kept the old data key: re-encrypt everything with a new
+        # one first (while every old recipient, perhaps the caller, can still unwrap it), then
+        # wrap that new key for the remaining recipients only.
         secrets_sops.rotate(root=root, file=file)
+    secrets_sops.updatekeys(root=root, file=file)
     return RecipientChange(kind, key, changed, True, not add)
 
 
@@ -429,5 +431,5 @@ def rotate(cfg: Config) -> None:
 
     root, file = _require_file(cfg)
     _write_sops_config(cfg)
-    secrets_sops.updatekeys(root=root, file=file)
     secrets_sops.rotate(root=root, file=file)
+    secrets_sops.updatekeys(root=root, file=file)

@@ -339,6 +339,12 @@ def test_two_members_add_then_remove(team):
     rotated = nixenv("secrets", "rotate", cwd=team.project, env=team.alice)
     assert rotated.returncode == 0
     assert nixenv("secrets", "get", "TOKEN", cwd=team.project, env=team.alice).stdout == TOKEN
+    # alice hands over to bob and removes herself: only bob can decrypt afterwards
+    nixenv("secrets", "add-recipient", team.bob_pub, cwd=team.project, env=team.alice)
+    nixenv("secrets", "remove-recipient", alice_pub, cwd=team.project, env=team.alice)
+    assert team.sops("-d", "secrets.env", check=False).returncode == 128
+    assert team.sops("-d", "--extract", '["TOKEN"]', "secrets.env", env=team.bob).stdout == TOKEN
+    assert f'age = ["{team.bob_pub}"]' in (team.project / "nixenv.toml").read_text()
     team.assert_tmp_empty()
 
 
