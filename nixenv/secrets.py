@@ -140,7 +140,7 @@ def validate_key(key: str) -> None:
 
     problem = secrets_dotenv.key_problem(key)
     if problem:
-        raise NixenvError(f"cannot use {problem}")
+        raise NixenvError(f"invalid secret name: {problem}")
 
 
 def validate_value(key: str, value: str) -> None:

