@@ -12,6 +12,7 @@ touches those except through `prune` of a removed service.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -117,7 +118,7 @@ def check_script(service: Service) -> str:
     ready = service.ready
     assert ready is not None
     if ready.kind == "tcp":
-        return render("s6/check-tcp.j2", name=service.name, port=int(ready.value))
+        return render("s6/check-tcp.j2", name=service.name, port=int(ready.value), bash=_bash())
     if ready.kind == "http":
         url = str(ready.value)
         parts = urlsplit(url)
@@ -125,19 +126,53 @@ def check_script(service: Service) -> str:
         port = parts.port or (443 if https else 80)
         host = parts.hostname or "127.0.0.1"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return render("s6/check-http.j2", name=service.name, url=url, https=https, host=host,
+        return render("s6/check-http.j2", bash=_bash(), name=service.name, url=url, https=https, host=host,
                       port=port, path=path, hostport=parts.netloc.rsplit("@", 1)[-1])
     return render("s6/check-command.j2", name=service.name, cwd=service.cwd, command=str(ready.value))
 
 
+STAMP = ".nixenv-rendered"  # in the scan dir (s6 skips dot names): what the dirs were rendered from
+
+
+def _stamp(cfg: Config) -> str:
+    """Hash of everything the service directories are rendered from."""
+    from nixenv.render import templates_dir
+
+    digest = hashlib.sha256()
+    digest.update(cfg.path.read_bytes() if cfg.path.exists() else repr(cfg).encode())
+    for path in sorted((templates_dir() / "s6").glob("*.j2")) + [Path(__file__)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
 def ensure(cfg: Config) -> list[str]:
     """Write the service directories when stale (what `up` needs; `nixenv generate` writes
-    them too). Returns the paths written."""
-    from nixenv.files import apply, plan
+    them too). Returns the paths written. A stamp of the inputs skips rendering when
+    nothing changed, so that `up` stays fast at 50 services."""
+    from nixenv.files import apply, plan, write_atomic
 
+    scan = cfg.root / SERVICES_DIR
+    stamp = _stamp(cfg)
+    if _read(scan / STAMP) == stamp and all((scan / name / "run").is_file() for name in cfg.services):
+        return []
     written = apply(cfg.root, [c for c in plan(cfg.root, service_files(cfg)) if c.status != "unchanged"])
     prune(cfg)
+    write_atomic(scan / STAMP, stamp + "\n")
     return [c.file.path for c in written]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _bash() -> str:
+    """The check scripts' interpreter: /bin/bash when the machine has it (one exec fewer per
+    readiness poll than /usr/bin/env; these files are per machine, never committed), else
+    bash from PATH. Not PATH-dependent, so entering the devshell does not change the files."""
+    return "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/usr/bin/env bash"
 
 
 def prune(cfg: Config) -> list[str]:
