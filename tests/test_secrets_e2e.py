@@ -401,7 +401,7 @@ def test_envrc_fragment_without_sops_warns_once(team, tmp_path):
     fragment = render("envrc/secrets.j2", cfg=cfg, secrets=secrets.envrc_context(cfg))
     bare = tmp_path / "bare"
     bare.mkdir()
-    (bare / ".envrc").write_text("export LOADED=yes\n" + fragment)
+    (bare / ".envrc").write_text("strict_env\nexport LOADED=yes\n" + fragment)
     (bare / "secrets.env").write_text((team.project / "secrets.env").read_text())
     bindir = tmp_path / "bin"
     bindir.mkdir()
@@ -651,7 +651,7 @@ def test_hostile_secrets_file_name(team, tmp_path):
     assert team.sops("-d", "--extract", '["TOKEN"]', name).stdout == TOKEN
     cfg = config.load(team.project)
     fragment = render("envrc/secrets.j2", cfg=cfg, secrets=secrets.envrc_context(cfg))
-    (team.project / ".envrc").write_text("export LOADED=yes\n" + fragment)
+    (team.project / ".envrc").write_text("strict_env\nexport LOADED=yes\n" + fragment)  # a user's strict mode
     bindir = tmp_path / "bin"
     bindir.mkdir()
     for tool in ("direnv", "bash", "printenv", "env", "sops"):
@@ -660,6 +660,12 @@ def test_hostile_secrets_file_name(team, tmp_path):
     run([bindir / "direnv", "allow", team.project], cwd=team.project, env=env)
     result = run([bindir / "direnv", "exec", team.project, "printenv", "TOKEN"], cwd=team.project, env=env)
     assert result.stdout == TOKEN + "\n" and "warning" not in result.stderr
+    nokey = dict(env, XDG_CONFIG_HOME=str(tmp_path / "no-key"))
+    result = run([bindir / "direnv", "exec", team.project, "printenv", "LOADED"], cwd=team.project, env=nokey)
+    assert result.stdout == "yes\n"
+    assert [line for line in result.stderr.splitlines() if "nixenv: warning" in line] == [
+        f"nixenv: warning: none of your keys can decrypt {name}; secrets not loaded "
+        "(run 'nixenv secrets init', then ask a teammate to add your key)"]
 
 
 def _real_sops() -> str:
