@@ -156,7 +156,10 @@ def _start_scanner(cfg: Config, lay: Layout, progress: Progress) -> int | None:
 
     from nixenv import services_env
 
-    argv, via = services_env.scanner_argv(cfg, lay.scan)
+    warnings: list[str] = []
+    argv, via = services_env.scanner_argv(cfg, lay.scan, warnings=warnings)
+    for warning in warnings:
+        progress.event(f"warning: {warning}")
     env = services_env.scanner_environ(cfg, lay.scan, procs.PROJECT_VAR)
     lay.scan.mkdir(parents=True, exist_ok=True)
     lay.logs.mkdir(parents=True, exist_ok=True)

@@ -36,21 +36,35 @@ def in_devshell(cfg: Config, environ: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("IN_NIX_SHELL")) and env.get("NIXENV_PROJECT") == cfg.project.name
 
 
-def wrap_with_secrets(cfg: Config, argv: list[str]) -> list[str]:
-    """THE hook for the secrets issue: decrypted secrets for every service (see module doc)."""
+def wrap_with_secrets(cfg: Config, argv: list[str], warnings: list[str] | None = None) -> list[str]:
+    """THE hook for the secrets issue: decrypted secrets for every service (see module doc).
+
+    When the secrets cannot be decrypted (no sops, no usable key), the services start
+    without them and a one-line warning is added to `warnings`."""
     if cfg.secrets is None:
         return argv
     from nixenv import secrets
+    from nixenv.errors import NixenvError
 
     wrap = getattr(secrets, "service_command", None)
-    return list(wrap(cfg, argv)) if wrap is not None else argv
+    if wrap is None:
+        return argv
+    try:
+        return list(wrap(cfg, argv))
+    except NixenvError as exc:
+        if type(exc).__name__ != "SecretsUnavailable":
+            raise
+        if warnings is not None:
+            warnings.append(f"services start without secrets: {exc}")
+        return argv
 
 
-def scanner_argv(cfg: Config, scan_dir: Path, environ: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+def scanner_argv(cfg: Config, scan_dir: Path, environ: Mapping[str, str] | None = None,
+                 warnings: list[str] | None = None) -> tuple[list[str], str]:
     """(argv that starts s6-svscan on `scan_dir` in the services' environment, how)."""
     from nixenv import proc
 
-    argv = wrap_with_secrets(cfg, ["s6-svscan", str(scan_dir)])
+    argv = wrap_with_secrets(cfg, ["s6-svscan", str(scan_dir)], warnings)
     if in_devshell(cfg, environ):
         proc.which(argv[0], path=(os.environ if environ is None else environ).get("PATH"))
         return argv, "devshell"

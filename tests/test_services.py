@@ -618,3 +618,34 @@ def test_outside_the_devshell_the_scanner_runs_in_nix_develop(tmp_path, env, lis
         nixenv("services", "down", cwd=root, env=env, check=False)
         for pid in project_pids(root):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_services_see_decrypted_secrets(project):
+    require("sops", "age-keygen")
+    home = Path(project.env["HOME"])
+    key_dir = home / ".config" / "sops" / "age"
+    key_dir.mkdir(parents=True)
+    run(["age-keygen", "-o", key_dir / "keys.txt"], cwd=home, env=project.env)
+    public = run(["age-keygen", "-y", key_dir / "keys.txt"], cwd=home, env=project.env).stdout.strip()
+    project.env.update(XDG_CONFIG_HOME=str(home / ".config"), SOPS_DISABLE_VERSION_CHECK="1")
+    project.write(f'''
+    [project]
+    name = "t"
+
+    [secrets]
+    file = "secrets.env"
+    age = ["{public}"]
+
+    [services.show]
+    command = "sh -c 'printf \\"secret=[%s]\\\\n\\" \\"$API_KEY\\"; exec sleep 30'"
+    stop_timeout = 1
+    ''')
+    nixenv("generate", cwd=project.root, env=project.env)
+    nixenv("secrets", "init", cwd=project.root, env=project.env)
+    value = 'sk "quoted" $x ü'
+    nixenv("secrets", "set", "API_KEY", cwd=project.root, env=project.env, input=value)
+    project.nixenv("up")
+    assert wait_for(lambda: "secret=[" in project.log("show"), 3)
+    assert f"secret=[{value}]" in project.log("show")
+    assert value not in "".join(p.read_text(errors="replace") for p in (project.root / ".nixenv").rglob("*")
+                                if p.is_file() and p.name not in ("current",))
