@@ -68,7 +68,8 @@ def service_command(cfg: Config, argv: list[str], env: Mapping[str, str] | None 
       the devshell, whose flake provides sops and age;
     - when sops is on this PATH too, decryption is tried first so that a member without a
       usable key gets `SecretsUnavailable` (one line, no values) instead of a scanner that
-      dies at start. Nothing decrypted here is kept or written.
+      dies at start; `services_env.wrap_with_secrets` then starts the services without
+      secrets and prints that line as a warning. Nothing decrypted here is kept or written.
     """
     import shlex
 
