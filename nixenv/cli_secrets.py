@@ -48,6 +48,7 @@ def init(yes: bool = typer.Option(False, "--yes", "-y", help="Create an age key 
                 raise NixenvError(f"you have no age key (looked where sops looks: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, "
                                   f"SOPS_AGE_KEY_CMD, {path}); rerun with --yes to create one at {path}")
             if not typer.confirm(f"No age key found. Create one at {path}?", default=True):
+                _echo("no age key created; nothing changed", err=True)
                 raise typer.Exit(1)
         key = secrets_keys.create_age_key(path)
         created = True

@@ -592,22 +592,22 @@ def test_services_up_gives_every_service_the_secrets(team):
         nixenv("services", "down", cwd=team.project, env=team.bob, check=False, timeout=120)
 
 
-def test_set_on_a_terminal_prompts_without_echo(team):
-    """On a tty, `set` asks twice with echo off: the value never appears on the terminal."""
+def _on_a_terminal(team: Team, args: list[str], dialogue: list[tuple[bytes, bytes]], done: bytes,
+                   exit_code: int = 0) -> bytes:
+    """Run `nixenv ARGS` on a pty (its controlling terminal); answer each prompt; return the screen."""
     import pty
     import select
+    import signal
+    import time
 
-    _init(team)
-    pid, controller = pty.fork()  # the child gets the pty as its controlling terminal (getpass uses /dev/tty)
+    pid, controller = pty.fork()
     if pid == 0:
         os.chdir(team.project)
-        os.execve(sys.executable, [sys.executable, "-m", "nixenv", "secrets", "set", "PW"], team.alice)
+        os.execve(sys.executable, [sys.executable, "-m", "nixenv", *args], team.alice)
     seen = b""
 
     def read_until(marker: bytes, timeout: float = 30.0) -> None:
         nonlocal seen
-        import time
-
         end = time.monotonic() + timeout
         while marker not in seen and time.monotonic() < end:
             ready, _, _ = select.select([controller], [], [], 0.5)
@@ -617,27 +617,41 @@ def test_set_on_a_terminal_prompts_without_echo(team):
                 except OSError:
                     return
 
-    # click prints the prompt, then getpass turns echo off and prints " ": type after that
-    read_until(b"Value (hidden): ")
-    os.write(controller, b"pty-s3cret value\n")
-    read_until(b"Repeat for confirmation: ")
-    os.write(controller, b"pty-s3cret value\n")
-    read_until(b"added PW")
-    import signal
-    import time
-
+    for prompt, answer in dialogue:
+        read_until(prompt)
+        os.write(controller, answer)
+    read_until(done)
     for _ in range(300):
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
             break
         time.sleep(0.1)
     else:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        pytest.fail(f"`secrets set` on a terminal did not finish; it printed {seen!r}")
+        pytest.fail(f"`nixenv {' '.join(args)}` on a terminal did not finish; it printed {seen!r}")
     os.close(controller)
-    assert os.waitstatus_to_exitcode(status) == 0, seen
-    assert b"added PW" in seen and b"pty-s3cret" not in seen
+    assert os.waitstatus_to_exitcode(status) == exit_code, seen
+    return seen
+
+
+def test_init_on_a_terminal_asks_before_creating_a_key(team):
+    key = team.home / ".config/sops/age/keys.txt"
+    screen = _on_a_terminal(team, ["secrets", "init"], [(b"Create one at", b"n\n")], b"nothing changed",
+                            exit_code=1)
+    assert b"No age key found" in screen and not key.exists() and not (team.project / "secrets.env").exists()
+    screen = _on_a_terminal(team, ["secrets", "init"], [(b"Create one at", b"y\n")], b"created secrets.env")
+    assert key.exists() and b"created age key" in screen
+
+
+def test_set_on_a_terminal_prompts_without_echo(team):
+    """On a tty, `set` asks twice with echo off: the value never appears on the terminal."""
+    _init(team)
+    # click prints the prompt, then getpass turns echo off and prints " ": type after that
+    screen = _on_a_terminal(team, ["secrets", "set", "PW"], [(b"Value (hidden): ", b"pty-s3cret value\n"),
+                                                            (b"Repeat for confirmation: ", b"pty-s3cret value\n")],
+                            b"added PW")
+    assert b"added PW" in screen and b"pty-s3cret" not in screen
     assert get(team, "PW") == "pty-s3cret value"
 
 
