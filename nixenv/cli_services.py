@@ -134,7 +134,7 @@ def logs(
     from nixenv import services, services_logs
 
     cfg = _config()
-    services._check_names(cfg, names or [])
+    services.check_names(cfg, names or [])
     chosen = names or list(cfg.services)
     lay = services.Layout.of(cfg)
     paths = {n: lay.logs / n for n in chosen}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -237,7 +238,7 @@ def _stop(cfg: Config, lay: Layout, names: Sequence[str], *, exit_supervisors: b
     by_pid = _marked_services(info)
     for pid, marker in by_pid.items():
         procs.signal_all([pid], procs.signum(info[marker][2]))
-        procs.signal_all([pid], procs.signal.SIGCONT)
+        procs.signal_all([pid], signal.SIGCONT)
     if then is not None:
         then()
     pending = set(info)
@@ -253,7 +254,7 @@ def _stop(cfg: Config, lay: Layout, names: Sequence[str], *, exit_supervisors: b
             pending -= {m for m in down if m not in left.values()}
         if late:
             for pid, marker in _marked_services({m: info[m] for m in late}).items():
-                procs.signal_all([pid], procs.signal.SIGKILL)
+                procs.signal_all([pid], signal.SIGKILL)
                 killed.add(info[marker][0])
         if pending:
             time.sleep(0.01 if now - start < 0.5 else 0.05)
@@ -313,7 +314,7 @@ def _stop_waves(cfg: Config, lay: Layout, names: Sequence[str], progress: Progre
 def down(cfg: Config, names: Sequence[str] = (), progress: Progress | None = None) -> None:
     """Stop NAMEs (all services and the scanner when none) and every process they left."""
     progress = progress or Progress()
-    _check_names(cfg, names)
+    check_names(cfg, names)
     lay = Layout.of(cfg)
     with locked(cfg, progress):
         alive = s6.scanner_alive(lay.scan)
@@ -358,7 +359,7 @@ def _stop_scanner(lay: Layout, pid: int | None = None) -> list[int]:
 # ------------------------------------------------------------------------------ starting
 
 
-def _check_names(cfg: Config, names: Sequence[str]) -> None:
+def check_names(cfg: Config, names: Sequence[str]) -> None:
     from nixenv.config import _did_you_mean
 
     unknown = [n for n in names if n not in cfg.services]
@@ -453,7 +454,7 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
     are ready; return once all are ready or raise ServiceFailed naming the one that was not."""
     progress = progress or Progress()
     t0 = time.monotonic()
-    _check_names(cfg, names)
+    check_names(cfg, names)
     if not cfg.services:
         raise NixenvError(f"no [services.NAME] in {cfg.path.name}: nothing to start")
     _generate(cfg)
@@ -629,7 +630,7 @@ def restart(cfg: Config, names: Sequence[str], with_dependants: bool = False, ti
     progress = progress or Progress()
     if not names:
         raise NixenvError("name the services to restart")
-    _check_names(cfg, names)
+    check_names(cfg, names)
     targets = _closure_dependants(cfg, names) if with_dependants else list(names)
     _generate(cfg)
     lay = Layout.of(cfg)
