@@ -64,6 +64,9 @@ def init(
     for line in result.gitignore:
         echo(line)
     _print_report(result.report)
+    if not result.in_git:
+        echo("note: not a git repository; `git init` it so that nix evaluates only tracked files "
+             "(otherwise every evaluation copies the whole directory, .venv included, into the store)")
 
 
 @app.command()

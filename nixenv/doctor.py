@@ -105,7 +105,11 @@ def check_project(root: Path) -> list[Check]:
     stale = [c.file.path for c in report.out_of_date]
     checks.append(Check("generated files", not stale, "current" if not stale else "out of date: " + ", ".join(stale),
                         "" if not stale else "run `nixenv generate`" + (" (--force: some were edited by hand)" if report.edited else "")))
-    if git_toplevel(root) is not None:
+    if git_toplevel(root) is None:
+        checks.append(Check("git repository", False,
+                            "no: nix copies the whole directory (.venv and node_modules included) into the store at each evaluation",
+                            "git init && git add nixenv.toml flake.nix .envrc", required=False))
+    else:
         committed = [c.file.path for c in report.changes if c.file.committed and (root / c.file.path).exists()]
         missing = untracked(root, committed + [config.CONFIG_NAME])
         checks.append(Check("tracked by git", not missing, "yes" if not missing else "untracked: " + ", ".join(missing),

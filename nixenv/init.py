@@ -35,6 +35,7 @@ class InitResult:
     detections: list[str]
     gitignore: list[str]
     report: Any  # generate.Report
+    in_git: bool
 
 
 def project_name(root: Path) -> str:
@@ -136,4 +137,6 @@ def init(root: Path, *, force: bool = False) -> InitResult:
     added, _ = intent_to_add(root, [CONFIG_NAME, ".gitignore"])
     report.tracked = [*added, *report.tracked]
     detections = found.reasons or ["nothing to detect: an empty environment (add [packages], [python], [node] ...)"]
-    return InitResult(target, detections, gitignore, report)
+    from nixenv.files import git_toplevel
+
+    return InitResult(target, detections, gitignore, report, in_git=git_toplevel(root) is not None)
