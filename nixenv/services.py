@@ -464,14 +464,23 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
         restored = _ensure_scanner(cfg, lay, progress)
         wanted = topological_order(cfg.services, list(dict.fromkeys([*names, *restored])) or None)
         dirs = {n: lay.service(n) for n in wanted}
-        # (supervisors of new directories may still be spawning: `_start` waits for each)
-        statuses = {n: s6.read_status(d) for n, d in dirs.items()}
+        # (supervisors of new directories may still be spawning: `_start` waits for each;
+        # a status file is only believed while its supervisor runs, and never right after
+        # a fresh scanner: it may be left from before a reboot)
+        def current() -> dict[str, s6.SvStatus | None]:
+            return {n: None if fresh or not s6.supervised(dirs[n]) else s6.read_status(dirs[n])
+                    for n in wanted}
+
+        statuses = current()
         changed = [n for n in wanted if statuses[n] is not None and statuses[n].up
                    and _read(dirs[n] / "data/started-hash") != _read(dirs[n] / HASH_FILE)]
         if changed:
             progress.event(f"configuration changed: restarting {', '.join(changed)}")
-            _stop_waves(cfg, lay, _closure_dependants(cfg, changed), progress)
-            statuses = {n: s6.read_status(d) for n, d in dirs.items()}
+            stopped = [n for n in _closure_dependants(cfg, changed) if _active(lay.service(n))]
+            _stop_waves(cfg, lay, stopped, progress)
+            wanted = topological_order(cfg.services, list(dict.fromkeys([*wanted, *stopped])))
+            dirs = {n: lay.service(n) for n in wanted}
+            statuses = current()
         result = UpResult(restored=restored)
         result.already = [n for n in wanted if _is_ready(cfg.services[n], statuses[n])]
         to_start = [n for n in wanted if n not in result.already]

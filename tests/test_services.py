@@ -649,3 +649,19 @@ def test_services_see_decrypted_secrets(project):
     assert f"secret=[{value}]" in project.log("show")
     assert value not in "".join(p.read_text(errors="replace") for p in (project.root / ".nixenv").rglob("*")
                                 if p.is_file() and p.name not in ("current",))
+
+
+def test_a_changed_service_is_restarted_by_up_and_only_it(project, listener):
+    db, web = free_port(), free_port()
+    project.write(two_services(listener, db, web, db_delay=0))
+    project.nixenv("up")
+    before = project.status()["by_name"]
+    toml = (project.root / "nixenv.toml").read_text()
+    (project.root / "nixenv.toml").write_text(toml.replace("stop_timeout = 1", "stop_timeout = 1\nenv = { NEW = \"1\" }"))
+    result = project.nixenv("up")
+    assert "configuration changed: restarting web" in result.stderr
+    after = project.status()["by_name"]
+    assert after["db"]["pid"] == before["db"]["pid"] and after["web"]["pid"] != before["web"]["pid"]
+    assert after["web"]["state"] == "ready"
+    environ = Path(f"/proc/{after['web']['pid']}/environ").read_bytes().split(b"\0")
+    assert b"NEW=1" in environ and f"PORT={web}".encode() in environ
