@@ -211,6 +211,8 @@ def test_down_leaves_no_process_not_even_a_forked_grandchild(project, listener):
     assert grandchildren, "the daemonized grandchild should run (reparented to init)"
     result = project.nixenv("down")
     assert "stopped" in result.stdout
+    # reverse dependency order: web (the dependant) first
+    assert result.stderr.index("stopped web") < result.stderr.index("stopped db")
     left = project.pids()
     assert not left, "left behind:\n" + describe(left)
     assert not any(os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"
@@ -665,3 +667,30 @@ def test_a_changed_service_is_restarted_by_up_and_only_it(project, listener):
     assert after["web"]["state"] == "ready"
     environ = Path(f"/proc/{after['web']['pid']}/environ").read_bytes().split(b"\0")
     assert b"NEW=1" in environ and f"PORT={web}".encode() in environ
+
+
+def test_http_and_command_readiness(project, tmp_path):
+    http_port = free_port()
+    flag = tmp_path / "flag"
+    project.write(f'''
+    [project]
+    name = "t"
+
+    [services.api]
+    command = "{sys.executable} -m http.server {http_port} --bind 127.0.0.1"
+    ready = {{ http = "http://127.0.0.1:{http_port}/" }}
+    stop_timeout = 2
+
+    [services.worker]
+    command = "sh -c 'sleep 0.7; touch {flag}; exec sleep 60'"
+    ready = {{ command = "test -e {flag}" }}
+    depends_on = ["api"]
+    stop_timeout = 1
+    ''')
+    t0 = time.monotonic()
+    project.nixenv("up")
+    assert time.monotonic() - t0 >= 0.7 and flag.exists()
+    rows = project.status()["by_name"]
+    assert rows["api"]["state"] == "ready" and rows["worker"]["state"] == "ready"
+    assert rows["api"]["ready"] == f"http http://127.0.0.1:{http_port}/"
+    assert rows["worker"]["since"] >= rows["api"]["ready_since"]
