@@ -456,6 +456,9 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
     t0 = time.monotonic()
     check_names(cfg, names)
     if not cfg.services:
+        _generate(cfg)  # prunes (stops) services that were removed from the config
+        if scanner(cfg).state != "stopped":
+            down(cfg, progress=progress)
         raise NixenvError(f"no [services.NAME] in {cfg.path.name}: nothing to start")
     _generate(cfg)
     lay = Layout.of(cfg)
