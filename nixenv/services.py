@@ -607,12 +607,12 @@ def _ready_text(service: Service) -> str:
 
 def _fail(cfg: Config, lay: Layout, name: str, why: str) -> None:
     d = lay.service(name)
-    s6.control(d, "d")
+    _stop(cfg, lay, [name])  # with whatever it forked
     try:
         (d / "data/failed").write_text(why + "\n")
     except OSError:
         pass
-    time.sleep(0.1)  # let s6-log write what the service printed last
+    time.sleep(0.05)  # let s6-log write what the service printed last
     log = lay.logs / name / "current"
     tail = log_tail(lay.logs / name, LOG_TAIL)
     body = "\n".join(f"  | {line}" for line in tail) if tail else "  (the log is empty)"
