@@ -421,6 +421,9 @@ def _preflight(cfg: Config, lay: Layout, names: Sequence[str]) -> None:
             problems.append(f"services.{name}.port: port {port} is already in use by {owner}")
     for name in names:
         service = cfg.services[name]
+        if not (cfg.root / service.cwd).is_dir():
+            problems.append(f"services.{name}.cwd: directory {cfg.root / service.cwd} does not exist")
+            continue
         missing = services_env.missing_program(cfg, service, path)
         if missing:
             problems.append(missing)

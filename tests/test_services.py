@@ -504,11 +504,16 @@ def test_checks_before_anything_starts(project, listener):
         [services.c]
         command = "{listener} {free}"
         port = {free}
+
+        [services.d]
+        command = "{listener} {free}"
+        cwd = "no/such dir"
         ''')
         result = project.nixenv("up", check=False)
         assert result.returncode == 1
         assert f"port {taken} is already in use by pid {squatter.pid} ({listener} {taken})" in result.stderr
         assert "`no-such-program-xyz` is not on the services' PATH" in result.stderr
+        assert "services.d.cwd: directory" in result.stderr and "no/such dir does not exist" in result.stderr
         assert all(r["state"] == "down" for r in project.status()["services"])
         assert socket.socket().connect_ex(("127.0.0.1", free)) != 0
         assert not project.pids(), describe(project.pids())
