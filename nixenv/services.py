@@ -402,7 +402,9 @@ def _preflight(cfg: Config, lay: Layout, names: Sequence[str]) -> None:
     problems = []
     pid = scanner(cfg).pid
     path = procs.environ_dict(pid).get("PATH") if pid else None
-    path = path or os.environ.get("PATH", "")
+    if path is None and services_env.in_devshell(cfg):
+        path = os.environ.get("PATH", "")
+    # (otherwise, without /proc, the services' PATH is unknown: the program check is skipped)
     listening = procs.listening_ports()
     ours: set[int] | None = None
     for name in names:
@@ -424,7 +426,7 @@ def _preflight(cfg: Config, lay: Layout, names: Sequence[str]) -> None:
         if not (cfg.root / service.cwd).is_dir():
             problems.append(f"services.{name}.cwd: directory {cfg.root / service.cwd} does not exist")
             continue
-        missing = services_env.missing_program(cfg, service, path)
+        missing = services_env.missing_program(cfg, service, path) if path is not None else None
         if missing:
             problems.append(missing)
     if problems:
