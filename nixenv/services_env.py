@@ -17,7 +17,7 @@ import os
 import shlex
 import shutil
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from nixenv.config import Config, Service
 
@@ -119,6 +119,3 @@ def missing_program(cfg: Config, service: Service, path: str) -> str | None:
     return (f"services.{service.name}.command: `{program}` is not on the services' PATH; "
             f"add its package to [packages].include in nixenv.toml")
 
-
-def quote(argv: Sequence[str]) -> str:
-    return shlex.join(argv)

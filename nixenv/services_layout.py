@@ -34,14 +34,6 @@ RENDERED = ("run", "finish", "notification-fd", "data/check", "down", "timeout-k
             "log/notification-fd")
 
 
-def service_dir(cfg: Config, name: str) -> Path:
-    return cfg.root / SERVICES_DIR / name
-
-
-def log_dir(cfg: Config, name: str) -> Path:
-    return cfg.root / LOGS_DIR / name
-
-
 def service_files(cfg: Config) -> list[GeneratedFile]:
     """Every file of every service directory (internal: no marker, not committed)."""
     files: list[GeneratedFile] = []

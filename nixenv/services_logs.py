@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95", "94", "91")
 
@@ -131,12 +131,3 @@ def follow(logs: dict[str, Path], emit: Callable[[Line], None], interval: float 
             emit(line)
         time.sleep(interval)
 
-
-def iter_new(logs: dict[str, Path]) -> Iterator[list[Line]]:
-    """For tests: successive batches of new lines."""
-    followers = [_Follower(path, name, from_end=True) for name, path in logs.items()]
-    while True:
-        batch: list[Line] = []
-        for follower in followers:
-            batch += follower.poll()
-        yield sorted(batch, key=lambda line: line.stamp)

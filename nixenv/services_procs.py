@@ -49,15 +49,6 @@ def stat(pid: int) -> tuple[str, str, int, int, int] | None:
     return comm, fields[0], int(fields[1]), int(fields[2]), int(fields[3])
 
 
-def start_time(pid: int) -> int | None:
-    """Clock ticks after boot when PID started (tells a reused pid from the original)."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_bytes().decode("utf-8", "replace")
-    except OSError:
-        return None
-    return int(data[data.rindex(")") + 2 :].split()[19])
-
-
 def alive(pid: int) -> bool:
     info = stat(pid)
     return info is not None and info[1] not in ("Z", "X")
