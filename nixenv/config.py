@@ -209,6 +209,11 @@ class _Checker:
             if "\0" in value:
                 self.problem(key_path, "a NUL character cannot be part of an environment variable")
                 continue
+            control = next((c for c in value if c < " " and c not in "\t\n\r"), None)
+            if control is not None:
+                self.problem(key_path, f"control character U+{ord(control):04X} in the value: `nix print-dev-env` "
+                             "cannot pass it through (tab, newline and CR can)", "remove it, or store it escaped")
+                continue
             out[name] = value
         return out
 

@@ -14,5 +14,9 @@ hostile_text = st.lists(
     max_size=15,
 ).map("".join)
 
+# What an environment variable set through the devshell can hold: nix print-dev-env rejects
+# the C0 control characters other than tab, newline and CR (config validation says so).
+env_value = hostile_text.filter(lambda s: not any(c < " " and c not in "\t\n\r" for c in s))
+
 HOSTILE_SAMPLES = ['q"uote', "$HOME", "${x}", "back\\slash", "new\nline", "tab\there", "ünï€😀",
                    "-leading-dash", "''", "'''${}'''", "\\${", "$'x'", "--", "", "a=b #c"]

@@ -181,3 +181,9 @@ def test_cli_invalid_config_exits_2_and_writes_nothing(tmp_path, env):
     assert "nixenv.toml:4: packages.included: unknown key `included` (did you mean `include`?)" in result.stderr
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in project.iterdir()) == ["nixenv.toml"]
+
+
+def test_control_characters_nix_cannot_carry_are_rejected():
+    found = problems_of('[project]\nname = "x"\n[env]\nOK = "tab\\there\\nnew"\nBAD = "esc\\u001b[0m"\n')
+    assert found == ["nixenv.toml:5: env.BAD: control character U+001B in the value: `nix print-dev-env` cannot "
+                     "pass it through (tab, newline and CR can) (remove it, or store it escaped)"]

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import direnv_exec, nixenv, require, run, write_project
-from hostile import HOSTILE_SAMPLES, hostile_text
+from hostile import HOSTILE_SAMPLES, env_value
 
 PY = sys.executable  # the host interpreter, to read the environment back exactly
 
@@ -178,7 +178,7 @@ def test_unknown_package_names_the_key(tmp_path, env):
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(hostile_text, min_size=1, max_size=4))
+@given(st.lists(env_value, min_size=1, max_size=4))
 def test_hostile_values_round_trip_through_flake_envrc_and_shell(tmp_path_factory, env, values):
     values = values + HOSTILE_SAMPLES
     tmp = tmp_path_factory.mktemp("hostile")

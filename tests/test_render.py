@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import require
-from hostile import hostile_text
+from hostile import env_value, hostile_text
 from nixenv import render
 from nixenv.config import RESERVED_ENV, parse
 from nixenv.nix import flake_files
@@ -78,7 +78,7 @@ script_names = st.from_regex(r"[A-Za-z0-9_+?=][A-Za-z0-9_+?=.-]{0,10}", fullmatc
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(env_names, hostile_text, max_size=5), st.dictionaries(script_names, hostile_text, max_size=3))
+@given(st.dictionaries(env_names, env_value, max_size=5), st.dictionaries(script_names, hostile_text, max_size=3))
 def test_every_generated_flake_parses_and_keeps_values(tmp_path_factory, env, scripts):
     cfg = parse(_config_text("demo", env, scripts), root=Path("/p"))
     flake = flake_files(cfg)[0].text()
