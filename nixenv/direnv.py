@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nixenv.config import Config
 from nixenv.files import GeneratedFile
 
@@ -12,3 +14,16 @@ def envrc_files(cfg: Config) -> list[GeneratedFile]:
 
     text = render("envrc.j2", cfg=cfg, lang=languages.envrc_context(cfg), secrets=secrets.envrc_context(cfg))
     return [GeneratedFile(".envrc", text)]
+
+
+def envrc_allowed(root: Path) -> bool:
+    """True when direnv is installed and allows root/.envrc as it is now."""
+    import re
+
+    from nixenv import proc
+
+    if not (root / ".envrc").exists() or not proc.have("direnv"):
+        return False
+    status = proc.run(["direnv", "status"], cwd=root, check=False, timeout=20).stdout
+    allowed = re.findall(r"^Found RC allowed (\S+)$", status, re.M)
+    return bool(allowed) and allowed[-1] in ("true", "0")

@@ -71,9 +71,9 @@ def check_direnv(root: Path | None) -> list[Check]:
                         "" if hooked else f'add `eval "$(direnv hook {shell})"` to your ~/.{shell}rc',
                         required=False))
     if root is not None and (root / ".envrc").exists():
-        status = proc.run(["direnv", "status"], cwd=root, check=False, timeout=20).stdout
-        allowed = re.findall(r"^Found RC allowed (\S+)$", status, re.M)
-        ok = bool(allowed) and allowed[-1] in ("true", "0")
+        from nixenv.direnv import envrc_allowed
+
+        ok = envrc_allowed(root)
         checks.append(Check(".envrc allowed", ok, "yes" if ok else "not allowed (or changed since)",
                             "" if ok else f"run `direnv allow {root}` after reading .envrc", required=False))
     return checks

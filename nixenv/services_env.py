@@ -1,8 +1,10 @@
 """The environment services run in, and the command line that starts the project's scanner.
 
 Services inherit s6-svscan's environment, so the scanner is started where the direnv shell's
-environment is: directly when nixenv already runs inside this project's devshell, otherwise
-through `nix develop <root> -c`. The run scripts add `[env]`, the service's `env` and `PORT`.
+environment is: directly when nixenv already runs inside this project's devshell, else through
+`direnv exec <root>` when the .envrc is allowed (everything the shell has: devshell, venv,
+node_modules/.bin, dotenv files, secrets), else through `nix develop <root> -c` (the devshell,
+plus the secrets below; not what only the .envrc adds). The run scripts add `[env]`, the service's `env` and `PORT`.
 
 Secrets hook: `scanner_argv` passes the scanner's argv through `wrap_with_secrets(cfg, argv)`,
 which calls `nixenv.secrets.service_command(cfg, argv) -> argv` when the secrets module
@@ -64,11 +66,19 @@ def scanner_argv(cfg: Config, scan_dir: Path, environ: Mapping[str, str] | None 
     """(argv that starts s6-svscan on `scan_dir` in the services' environment, how)."""
     from nixenv import proc
 
-    argv = wrap_with_secrets(cfg, ["s6-svscan", str(scan_dir)], warnings)
+    scanner = ["s6-svscan", str(scan_dir)]
     if in_devshell(cfg, environ):
+        argv = wrap_with_secrets(cfg, scanner, warnings)
         proc.which(argv[0], path=(os.environ if environ is None else environ).get("PATH"))
         return argv, "devshell"
+    from nixenv.direnv import envrc_allowed
+
+    if envrc_allowed(cfg.root):
+        # The whole .envrc: devshell, venv, node_modules/.bin, dotenv files and secrets.
+        return ["direnv", "exec", str(cfg.root), *scanner], "direnv"
     from nixenv.runner import develop_command
+
+    argv = wrap_with_secrets(cfg, scanner, warnings)
 
     proc.which("nix")
     return develop_command(cfg, argv), "nix develop"

@@ -627,6 +627,39 @@ def test_outside_the_devshell_the_scanner_runs_in_nix_develop(tmp_path, env, lis
             os.kill(pid, signal.SIGKILL)
 
 
+def test_with_an_allowed_envrc_the_scanner_gets_everything_the_shell_has(tmp_path, env, listener):
+    """Outside the shell, an allowed .envrc starts the scanner through `direnv exec`: services
+    then also get what only the .envrc adds (here a [project].dotenv file)."""
+    require("nix", "git", "direnv")
+    root = tmp_path / "viadirenv"
+    port = free_port()
+    write_project(root, f'''
+    [project]
+    name = "viadirenv"
+    dotenv = [".env"]
+
+    [services.greeter]
+    command = "echo \\"dotenv: $FROM_DOTENV\\"; exec {listener} $PORT"
+    port = {port}
+    ready = {{ tcp = {port} }}
+    ''', env=env)
+    (root / ".env").write_text('FROM_DOTENV="only the .envrc loads me"\n')
+    nixenv("generate", cwd=root, env=env)
+    run(["direnv", "allow", root], cwd=root, env=env)
+    try:
+        nixenv("services", "up", cwd=root, env=env, timeout=300)
+        log = (root / ".nixenv" / "logs" / "greeter" / "current").read_text()
+        assert "dotenv: only the .envrc loads me" in log
+        data = json.loads(nixenv("services", "status", "--json", cwd=root, env=env).stdout)
+        assert data["scanner"]["via"] == "direnv"
+        nixenv("services", "down", cwd=root, env=env)
+        assert not project_pids(root), describe(project_pids(root))
+    finally:
+        nixenv("services", "down", cwd=root, env=env, check=False)
+        for pid in project_pids(root):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_services_see_decrypted_secrets(project):
     require("sops", "age-keygen")
     home = Path(project.env["HOME"])
