@@ -185,7 +185,7 @@ class _Checker:
                 out.append(item)
         return tuple(out)
 
-    def env_table(self, raw: Any, path: KeyPath) -> dict[str, str]:
+    def env_table(self, raw: Any, path: KeyPath, *, through_nix: bool = False) -> dict[str, str]:
         if not isinstance(raw, dict):
             self.problem(path, f"expected a table of NAME = \"value\", found {_describe(raw)}")
             return {}
@@ -209,7 +209,7 @@ class _Checker:
             if "\0" in value:
                 self.problem(key_path, "a NUL character cannot be part of an environment variable")
                 continue
-            control = next((c for c in value if c < " " and c not in "\t\n\r"), None)
+            control = next((c for c in value if c < " " and c not in "\t\n\r"), None) if through_nix else None
             if control is not None:
                 self.problem(key_path, f"control character U+{ord(control):04X} in the value: `nix print-dev-env` "
                              "cannot pass it through (tab, newline and CR can)", "remove it, or store it escaped")
@@ -278,7 +278,7 @@ def parse(text: str, *, root: Path, file: str = CONFIG_NAME) -> Config:
         check.table(raw["packages"], ("packages",), ("include",))
     python = _python(check, raw["python"]) if "python" in raw else None
     node = _node(check, raw["node"]) if "node" in raw else None
-    env = check.env_table(raw.get("env", {}), ("env",))
+    env = check.env_table(raw.get("env", {}), ("env",), through_nix=True)
     secrets = _secrets(check, raw["secrets"]) if "secrets" in raw else None
     services = _services(check, raw.get("services", {}))
     scripts = _scripts(check, raw.get("scripts", {}))
