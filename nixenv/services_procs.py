@@ -203,21 +203,8 @@ def listening_ports() -> dict[int, set[str]] | None:
 
 def _listening_inodes(port: int) -> set[str] | None:
     """Socket inodes listening on TCP `port` (None when /proc/net is unavailable)."""
-    found: set[str] = set()
-    seen_any = False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        seen_any = True
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 10 or fields[3] != "0A":  # 0A = LISTEN
-                continue
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                found.add(fields[9])
-    return found if seen_any else None
+    ports = listening_ports()
+    return None if ports is None else ports.get(port, set())
 
 
 def port_owner(port: int) -> str | None:
