@@ -166,7 +166,7 @@ def _start_scanner(cfg: Config, lay: Layout, progress: Progress) -> int | None:
     lay.logs.mkdir(parents=True, exist_ok=True)
     log_path = lay.state / "scanner.log"
     if via != "devshell":
-        progress.event("starting s6-svscan in the devshell (nix develop)")
+        progress.event(f"starting s6-svscan in the project's environment ({via})")
 
     def reset_signals() -> None:  # services must not inherit ignored signals
         for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
