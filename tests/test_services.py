@@ -591,6 +591,22 @@ def test_removed_service_is_stopped_and_its_directory_pruned(project, listener):
     assert socket.socket().connect_ex(("127.0.0.1", web)) != 0
 
 
+def up_outside_the_shell(root: Path, env: dict) -> tuple[subprocess.CompletedProcess, str, str]:
+    """`services up` on `root` from outside its shell: (up's result, the greeter's log, how the
+    scanner got the environment); then `down` must leave nothing; cleans up even on failure."""
+    try:
+        result = nixenv("services", "up", cwd=root, env=env, timeout=300)
+        log = (root / ".nixenv" / "logs" / "greeter" / "current").read_text()
+        via = json.loads(nixenv("services", "status", "--json", cwd=root, env=env).stdout)["scanner"]["via"]
+        nixenv("services", "down", cwd=root, env=env)
+        assert not project_pids(root), describe(project_pids(root))
+        return result, log, via
+    finally:
+        nixenv("services", "down", cwd=root, env=env, check=False)
+        for pid in project_pids(root):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_outside_the_devshell_the_scanner_runs_in_nix_develop(tmp_path, env, listener):
     require("nix", "git")
     root = tmp_path / "outside"
@@ -610,21 +626,10 @@ def test_outside_the_devshell_the_scanner_runs_in_nix_develop(tmp_path, env, lis
     port = {port}
     ready = {{ tcp = {port} }}
     ''', env=env)
-    env = {**env, "HOME": env["HOME"]}
-    try:
-        result = nixenv("services", "up", cwd=root, env=env, timeout=300)
-        assert "nix develop" in result.stderr
-        log = (root / ".nixenv" / "logs" / "greeter" / "current").read_text()
-        # `serve` is a [scripts] command: only the devshell has it on PATH
-        assert f"from [env] / impure / {port}" in log
-        data = json.loads(nixenv("services", "status", "--json", cwd=root, env=env).stdout)
-        assert data["scanner"]["via"] == "nix develop"
-        nixenv("services", "down", cwd=root, env=env)
-        assert not project_pids(root), describe(project_pids(root))
-    finally:
-        nixenv("services", "down", cwd=root, env=env, check=False)
-        for pid in project_pids(root):
-            os.kill(pid, signal.SIGKILL)
+    result, log, via = up_outside_the_shell(root, env)
+    assert "nix develop" in result.stderr and via == "nix develop"
+    # `serve` is a [scripts] command: only the devshell has it on PATH
+    assert f"from [env] / impure / {port}" in log
 
 
 def test_with_an_allowed_envrc_the_scanner_gets_everything_the_shell_has(tmp_path, env, listener):
@@ -646,18 +651,9 @@ def test_with_an_allowed_envrc_the_scanner_gets_everything_the_shell_has(tmp_pat
     (root / ".env").write_text('FROM_DOTENV="only the .envrc loads me"\n')
     nixenv("generate", cwd=root, env=env)
     run(["direnv", "allow", root], cwd=root, env=env)
-    try:
-        nixenv("services", "up", cwd=root, env=env, timeout=300)
-        log = (root / ".nixenv" / "logs" / "greeter" / "current").read_text()
-        assert "dotenv: only the .envrc loads me" in log
-        data = json.loads(nixenv("services", "status", "--json", cwd=root, env=env).stdout)
-        assert data["scanner"]["via"] == "direnv"
-        nixenv("services", "down", cwd=root, env=env)
-        assert not project_pids(root), describe(project_pids(root))
-    finally:
-        nixenv("services", "down", cwd=root, env=env, check=False)
-        for pid in project_pids(root):
-            os.kill(pid, signal.SIGKILL)
+    _, log, via = up_outside_the_shell(root, env)
+    assert via == "direnv"
+    assert "dotenv: only the .envrc loads me" in log
 
 
 def test_services_see_decrypted_secrets(project):
