@@ -39,10 +39,10 @@ def _main(
     """nixenv wires Nix, direnv, s6 and sops together from nixenv.toml."""
 
 
-def _config(directory: Path | None = None):
-    from nixenv import config
+def _config():
+    from nixenv.config import load_nearest
 
-    return config.load(config.find_root(directory or Path.cwd()))
+    return load_nearest(Path.cwd())
 
 
 def echo(text: str = "", err: bool = False) -> None:

@@ -18,9 +18,9 @@ def _echo(text: str = "", err: bool = False) -> None:
 
 
 def _config():
-    from nixenv import config
+    from nixenv.config import load_nearest
 
-    return config.load(config.find_root(Path.cwd()))
+    return load_nearest(Path.cwd())
 
 
 def _root() -> Path:

@@ -13,9 +13,9 @@ services_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 def _config():
     from pathlib import Path
 
-    from nixenv import config
+    from nixenv.config import load_nearest
 
-    return config.load(config.find_root(Path.cwd()))
+    return load_nearest(Path.cwd())
 
 
 def _progress():

@@ -303,6 +303,11 @@ def load(root: Path | str = ".") -> Config:
     return parse(text, root=root, file=CONFIG_NAME)
 
 
+def load_nearest(start: Path | str = ".") -> Config:
+    """The configuration of the project holding `start` (the nearest nixenv.toml above it)."""
+    return load(find_root(start))
+
+
 def find_root(start: Path | str = ".") -> Path:
     """The nearest directory at or above `start` holding nixenv.toml."""
     here = Path(start).resolve()
