@@ -136,14 +136,17 @@ class Config:
 class _Checker:
     """Collects problems while converting the raw TOML dict into dataclasses."""
 
-    def __init__(self, file: str, lines: dict[KeyPath, int]):
+    def __init__(self, file: str, text: str):
         self.file = file
-        self.lines = lines
+        self.text = text
+        self._lines: dict[KeyPath, int] | None = None
         self.problems: list[Problem] = []
 
     def problem(self, path: KeyPath, message: str, suggestion: str | None = None) -> None:
+        if self._lines is None:  # positions are only needed for errors: scan the text then
+            self._lines = key_lines(self.text)
         self.problems.append(
-            Problem(self.file, line_of(self.lines, path), _dotted(path), message, suggestion)
+            Problem(self.file, line_of(self._lines, path), _dotted(path), message, suggestion)
         )
 
     def table(self, raw: Any, path: KeyPath, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -265,7 +268,7 @@ def parse(text: str, *, root: Path, file: str = CONFIG_NAME) -> Config:
         match = re.search(r"line (\d+)", str(exc))
         raise ConfigError([Problem(file, int(match.group(1)) if match else None, "",
                                    f"not valid TOML: {exc}")]) from None
-    check = _Checker(file, key_lines(text))
+    check = _Checker(file, text)
     check.table(raw, (), TOP_KEYS)
 
     project = _project(check, raw.get("project"))
