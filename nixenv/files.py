@@ -44,7 +44,7 @@ class Change:
     status: str  # created | updated | unchanged | edited
     current: str | None  # what is on disk now
 
-    def diff(self, root_label: str = "") -> str:
+    def diff(self) -> str:
         old = (self.current or "").splitlines(keepends=True)
         new = self.file.text().splitlines(keepends=True)
         return "".join(difflib.unified_diff(old, new, f"a/{self.file.path}", f"b/{self.file.path}"))

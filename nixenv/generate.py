@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from nixenv.config import Config
 from nixenv.files import Change, GeneratedFile, apply, intent_to_add, plan

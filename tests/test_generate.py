@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from conftest import nixenv, run, write_project
 from nixenv.files import GeneratedFile, classify, content_hash, split_marker, write_atomic
