@@ -61,9 +61,7 @@ def run(cfg: Config, nix_args: Sequence[str], command: Sequence[str]) -> int:
     if not command:
         names = ", ".join(cfg.scripts) or "none defined in [scripts]"
         raise NixenvError(f"nothing to run: give a script name ({names}) or `-- COMMAND...`")
-    if len(command) >= 1 and command[0] in cfg.scripts:
-        command = [command[0], *command[1:]]
-    ensure_generated(cfg)
-    argv = develop_command(cfg, command, nix_args)
+    # A [scripts] name is a command on the devshell's PATH: it runs like any other command.
     proc.which("nix")
-    return subprocess.call(argv, env=nix_env(), cwd=os.getcwd())
+    ensure_generated(cfg)
+    return subprocess.call(develop_command(cfg, command, nix_args), env=nix_env(), cwd=os.getcwd())
