@@ -166,9 +166,11 @@ def detect_procfile(root: Path) -> tuple[dict[str, dict[str, Any]], tuple[str, .
     procfile = root / "Procfile"
     if not procfile.is_file():
         return {}, ()
-    from nixenv.detect_procfile import parse_procfile
+    from nixenv.detect_procfile import parse_procfile, procfile_problems
 
-    entries = parse_procfile(procfile.read_text(encoding="utf-8", errors="replace"))
+    text = procfile.read_text(encoding="utf-8", errors="replace")
+    entries = parse_procfile(text)
+    skipped = tuple(f"skipped {problem}" for problem in procfile_problems(text))
     services: dict[str, dict[str, Any]] = {}
     for index, (name, command) in enumerate(entries.items()):
         table: dict[str, Any] = {"command": command}
@@ -177,7 +179,7 @@ def detect_procfile(root: Path) -> tuple[dict[str, dict[str, Any]], tuple[str, .
             table["port"] = port
             table["ready"] = {"tcp": port}
         services[name] = table
-    return services, (f"services {', '.join(services)}: Procfile",) if services else ()
+    return services, ((f"services {', '.join(services)}: Procfile",) if services else ()) + skipped
 
 
 # ------------------------------------------------------------------- version ranges

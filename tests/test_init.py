@@ -67,7 +67,8 @@ def test_version_range_helpers():
 
 
 def test_procfile_becomes_services_with_ports(tmp_path):
-    found = detect(files(tmp_path, {"Procfile": "web: gunicorn app:app --bind 127.0.0.1:$PORT\n# comment\nworker: celery -A app worker\n"}))
+    found = detect(files(tmp_path, {"Procfile": "web: gunicorn app:app --bind 127.0.0.1:$PORT\n# comment\nworker: celery -A app worker\nbad line\n"}))
+    assert found.service_reasons == ("services web, worker: Procfile", "skipped Procfile:4: not `name: command`: 'bad line'")
     assert found.services == {
         "web": {"command": "gunicorn app:app --bind 127.0.0.1:$PORT", "port": 5000, "ready": {"tcp": 5000}},
         "worker": {"command": "celery -A app worker"},
