@@ -54,8 +54,6 @@ def shell(cfg: Config, nix_args: Sequence[str], command: Sequence[str]) -> None:
 
 def run(cfg: Config, nix_args: Sequence[str], command: Sequence[str]) -> int:
     """Run a script name or a command in the devshell; return its exit code."""
-    import subprocess
-
     from nixenv.generate import ensure_generated
 
     if not command:
@@ -64,4 +62,4 @@ def run(cfg: Config, nix_args: Sequence[str], command: Sequence[str]) -> int:
     # A [scripts] name is a command on the devshell's PATH: it runs like any other command.
     proc.which("nix")
     ensure_generated(cfg)
-    return subprocess.call(develop_command(cfg, command, nix_args), env=nix_env(), cwd=os.getcwd())
+    return proc.run(develop_command(cfg, command, nix_args), env=nix_env(), check=False, interactive=True).returncode

@@ -25,7 +25,7 @@ from nixenv import services_procs as procs
 from nixenv import services_s6 as s6
 from nixenv.config import Config, Service, topological_order
 from nixenv.errors import NixenvError
-from nixenv.services_layout import HASH_FILE, LOGS_DIR, SERVICES_DIR
+from nixenv.services_layout import HASH_FILE, LOGS_DIR, SERVICES_DIR, read_stripped
 
 STATE_DIR = ".nixenv/state"
 LOG_TAIL = 20
@@ -388,13 +388,6 @@ def _is_ready(service: Service, st: s6.SvStatus | None) -> bool:
     return st.ready if service.ready is not None else True
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
-
-
 def _preflight(cfg: Config, lay: Layout, names: Sequence[str]) -> None:
     """Run-time checks before anything starts: ports taken, programs missing."""
     from nixenv import services_env
@@ -481,7 +474,7 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
 
         statuses = current()
         changed = [n for n in wanted if statuses[n] is not None and statuses[n].up
-                   and _read(dirs[n] / "data/started-hash") != _read(dirs[n] / HASH_FILE)]
+                   and read_stripped(dirs[n] / "data/started-hash") != read_stripped(dirs[n] / HASH_FILE)]
         if changed:
             progress.event(f"configuration changed: restarting {', '.join(changed)}")
             stopped = [n for n in _closure_dependants(cfg, changed) if _active(lay.service(n))]
@@ -587,7 +580,7 @@ def _exit_text(st: s6.SvStatus, d: Path) -> str:
         return f"signal {st.signal}"
     if st.pid == 0 and st.exit_code is not None:
         return f"exit {st.exit_code}"
-    return _read(d / "data/last-exit") or "exited"
+    return read_stripped(d / "data/last-exit") or "exited"
 
 
 def _mtime(path: Path) -> float:
@@ -692,9 +685,9 @@ def status(cfg: Config) -> tuple[Scanner, list[Row]]:
     for name, service in cfg.services.items():
         d = lay.service(name)
         st = s6.read_status(d) if info.state != "stopped" and s6.supervised(d) else None
-        restarts = int(_read(d / "data/restarts") or 0) if _read(d / "data/restarts").isdigit() else 0
-        last_exit = _read(d / "data/last-exit") or None
-        crashes = _read(d / "data/crashes").split()
+        restarts = int(read_stripped(d / "data/restarts") or 0) if read_stripped(d / "data/restarts").isdigit() else 0
+        last_exit = read_stripped(d / "data/last-exit") or None
+        crashes = read_stripped(d / "data/crashes").split()
         looping = False
         if len(crashes) == 3 and all(c.isdigit() for c in crashes):
             n, last, delay = map(int, crashes)
@@ -702,7 +695,7 @@ def status(cfg: Config) -> tuple[Scanner, list[Row]]:
 
             looping = n >= 2 and now - last <= delay + STABLE_AFTER + 1
         if st is None:
-            state = "failed" if _read(d / "data/failed") else "down"
+            state = "failed" if read_stripped(d / "data/failed") else "down"
             pid = uptime = None
         elif st.up:
             pid, uptime = st.pid, max(0.0, now - st.since)
@@ -714,7 +707,7 @@ def status(cfg: Config) -> tuple[Scanner, list[Row]]:
             if st.want_up:
                 state = "crash-looping" if looping else "starting"
             else:
-                state = "failed" if _read(d / "data/failed") else "down"
+                state = "failed" if read_stripped(d / "data/failed") else "down"
         rows.append(Row(name, state, pid, uptime, restarts, service.port, last_exit,
                         _ready_text(service) if service.ready else None,
                         st.since if st and st.since else None,

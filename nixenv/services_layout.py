@@ -145,7 +145,7 @@ def ensure(cfg: Config) -> list[str]:
 
     scan = cfg.root / SERVICES_DIR
     stamp = _stamp(cfg)
-    if _read(scan / STAMP) == stamp and all((scan / name / "run").is_file() for name in cfg.services):
+    if read_stripped(scan / STAMP) == stamp and all((scan / name / "run").is_file() for name in cfg.services):
         return []
     changes = [c for c in plan(cfg.root, service_files(cfg)) if c.status != "unchanged"]
     for change in changes:
@@ -167,7 +167,8 @@ def _write_internal(path: Path, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def _read(path: Path) -> str:
+def read_stripped(path: Path) -> str:
+    """A small state file's text without surrounding blanks; "" when it is missing."""
     try:
         return path.read_text().strip()
     except OSError:
