@@ -9,7 +9,7 @@ def main() -> None:
 
         print(f"nixenv {__version__}")
         return
-    from nixenv.cli import run_app
+    from nixenv.cli.main import run_app
 
     run_app()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import nixenv, write_project
-from nixenv.config import ConfigError, find_cycle, parse, topological_order
+from nixenv.config.load import ConfigError, find_cycle, parse, topological_order
 
 FULL = '''
 [project]

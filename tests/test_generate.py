@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from conftest import nixenv, run, write_project
-from nixenv.files import GeneratedFile, classify, content_hash, split_marker, write_atomic
+from nixenv.support.files import GeneratedFile, classify, content_hash, split_marker, write_atomic
 
 CONFIG = '''
 [project]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import nixenv, run
-from nixenv.detect import detect, detect_node, detect_python, semver_range_satisfies, version_satisfies
+from nixenv.app.detect import detect, detect_node, detect_python, semver_range_satisfies, version_satisfies
 
 
 def files(root: Path, mapping: dict[str, str]) -> Path:

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from conftest import nixenv
 from hostile import HOSTILE_SAMPLES, hostile_text
-from nixenv.config import parse
-from nixenv.direnv import envrc_files
-from nixenv.errors import NixenvError
-from nixenv.languages import (VSCODE_KEY, VSCODE_VALUE, JsoncError, envrc_context, flake_packages,
+from nixenv.config.load import parse
+from nixenv.direnv.envrc import envrc_files
+from nixenv.support.errors import NixenvError
+from nixenv.languages.registry import (VSCODE_KEY, VSCODE_VALUE, JsoncError, envrc_context, flake_packages,
                               parse_jsonc, set_jsonc_member, write_ide)
 
 ROOT = Path("/p")

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from conftest import require
 from hostile import env_value, hostile_text
-from nixenv import render
-from nixenv.config import RESERVED_ENV, parse
-from nixenv.nix import flake_files
-from nixenv.direnv import envrc_files
+from nixenv.support import render
+from nixenv.config.load import RESERVED_ENV, parse
+from nixenv.nix.flake import flake_files
+from nixenv.direnv.envrc import envrc_files
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"

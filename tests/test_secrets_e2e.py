@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import direnv_exec, nixenv, require, run, write_project
 
-from nixenv import secrets_dotenv
+from nixenv.secrets import dotenv as secrets_dotenv
 
 TOML = """\
 # shop's environment (this comment must survive every `secrets` command)
@@ -226,7 +226,9 @@ def test_plain_sops_files_are_read_by_nixenv(team):
 def shared_project(tmp_path_factory):
     """One initialised project for the property test (hypothesis cannot use function fixtures)."""
     require("sops", "age", "age-keygen")
-    from nixenv import config, secrets, secrets_keys
+    from nixenv.config import load as config
+    from nixenv.secrets import store as secrets
+    from nixenv.secrets import keys as secrets_keys
 
     base = tmp_path_factory.mktemp("secrets-prop")
     project = write_project(base / "p", TOML, git=False)
@@ -240,8 +242,9 @@ def shared_project(tmp_path_factory):
     try:
         key = secrets_keys.create_age_key(secrets_keys.default_key_path(os.environ))
         # generate only .sops.yaml and the secrets file: the rest needs nix, not tested here
-        from nixenv import secrets_sops, secrets_toml
-        from nixenv.files import write_atomic
+        from nixenv.secrets import sops as secrets_sops
+        from nixenv.support import tomledit as secrets_toml
+        from nixenv.support.files import write_atomic
 
         secrets_toml.write_recipients(project / "nixenv.toml", "age", add=key.recipient)
         cfg = config.load(project)
@@ -262,7 +265,7 @@ def test_hostile_values_round_trip_and_stay_out_of_argv(shared_project):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from nixenv import secrets
+    from nixenv.secrets import store as secrets
 
     cfg, tmpdir = shared_project
     pieces = list("\"'$`\\{}\n\t\r -;|&!#*?~=ü€😀") + ["${", "$(id)", "--", "=", "# x", "\\\\", "\\\n"]
@@ -396,8 +399,9 @@ def test_envrc_fragment_without_sops_warns_once(team, tmp_path):
     require("direnv")
     import shutil
 
-    from nixenv import config, secrets
-    from nixenv.render import render
+    from nixenv.config import load as config
+    from nixenv.secrets import store as secrets
+    from nixenv.support.render import render
 
     _init(team)
     cfg = config.load(team.project)
@@ -419,7 +423,9 @@ def test_envrc_fragment_without_sops_warns_once(team, tmp_path):
 
 
 def test_services_get_decrypted_env(team, monkeypatch):
-    from nixenv import config, secrets, secrets_sops
+    from nixenv.config import load as config
+    from nixenv.secrets import store as secrets
+    from nixenv.secrets import sops as secrets_sops
 
     _init(team)
     _set(team, "TOKEN", TOKEN)
@@ -542,7 +548,9 @@ def test_service_command_execs_with_secrets_in_the_same_process(team):
     """The services hook: the wrapped argv sees the exact values and keeps its pid."""
     import subprocess
 
-    from nixenv import config, secrets, secrets_sops
+    from nixenv.config import load as config
+    from nixenv.secrets import store as secrets
+    from nixenv.secrets import sops as secrets_sops
 
     _init(team)
     _set(team, "TOKEN", TOKEN)
@@ -662,8 +670,9 @@ def test_hostile_secrets_file_name(team, tmp_path):
     """A file name with a space, a quote and `$` works through sops, .sops.yaml and the .envrc."""
     import shutil
 
-    from nixenv import config, secrets
-    from nixenv.render import render
+    from nixenv.config import load as config
+    from nixenv.secrets import store as secrets
+    from nixenv.support.render import render
 
     name = "conf/it's a $HOME ${x}.env"
     toml = team.project / "nixenv.toml"

@@ -11,8 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nixenv import config, secrets, secrets_dotenv, secrets_keys, secrets_toml
-from nixenv.errors import NixenvError
+from nixenv.config import load as config
+from nixenv.secrets import store as secrets
+from nixenv.secrets import dotenv as secrets_dotenv
+from nixenv.secrets import keys as secrets_keys
+from nixenv.support import tomledit as secrets_toml
+from nixenv.support.errors import NixenvError
 
 AGE_A = "age1" + "q" * 58
 AGE_B = "age1" + "p" * 58
@@ -231,12 +235,12 @@ def test_sops_yaml(tmp_path):
 
 
 def test_envrc_fragment_only_with_secrets(tmp_path):
-    from nixenv.render import render
+    from nixenv.support.render import render
 
     with_secrets = _cfg(tmp_path, "[project]\nname = \"x\"\n[secrets]\nfile = \"it's.env\"\n")
     text = render("envrc/secrets.j2", cfg=with_secrets, secrets=secrets.envrc_context(with_secrets))
     assert "SOPS_DISABLE_VERSION_CHECK=1 sops exec-env" in text
-    from nixenv.direnv import envrc_files
+    from nixenv.direnv.envrc import envrc_files
 
     watch_line = next(line for line in envrc_files(with_secrets)[0].text().splitlines() if line.startswith("watch_file "))
     assert watch_line.endswith(" 'it'\"'\"'s.env'")  # watched in the .envrc's one watch_file call
@@ -246,7 +250,7 @@ def test_envrc_fragment_only_with_secrets(tmp_path):
 
 
 def test_memory_tmpdir_is_private_and_removed():
-    from nixenv.secrets import _is_tmpfs, memory_tmpdir
+    from nixenv.secrets.store import _is_tmpfs, memory_tmpdir
 
     with memory_tmpdir() as path:
         if path is not None:

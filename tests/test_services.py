@@ -455,7 +455,7 @@ def test_hostile_names_commands_and_values_round_trip(project, listener):
     ''')
     project.nixenv("up")
     assert wait_for(lambda: "line2|" in project.log(HOSTILE_NAME), 3)
-    from nixenv.services_logs import parse_line
+    from nixenv.services.logs import parse_line
 
     text = "\n".join(parse_line(raw, "").text for raw in project.log(HOSTILE_NAME).splitlines())
     assert f"<{value}|{value}$(touch /tmp/pwned)|{port}>" in text

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile import HOSTILE_SAMPLES, env_value, hostile_text
-from nixenv.config import parse
-from nixenv.detect_procfile import parse_procfile, procfile_problems
-from nixenv.services_env import program_of
-from nixenv.services_layout import exec_form, files_for, service_files
-from nixenv.services_logs import formatter, merged, parse_line
-from nixenv.services_s6 import TAI_OFFSET, parse_status
+from nixenv.config.load import parse
+from nixenv.app.procfile import parse_procfile, procfile_problems
+from nixenv.services.env import program_of
+from nixenv.services.reconcile import exec_form, files_for, service_files
+from nixenv.services.logs import formatter, merged, parse_line
+from nixenv.services.s6 import TAI_OFFSET, parse_status
 
 
 def toml_str(value: str) -> str:

@@ -1,0 +1,142 @@
+"""`nixenv doctor`: one line per check, with the fix for anything that is not right."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from nixenv.support import proc
+from nixenv.support.errors import NixenvError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def _version(argv: list[str]) -> str | None:
+    try:
+        result = proc.run(argv, check=False, timeout=20)
+    except NixenvError:
+        return None
+    return (result.stdout or result.stderr).strip().splitlines()[0] if result.returncode == 0 else None
+
+
+def check_nix() -> list[Check]:
+    version = _version(["nix", "--version"]) if proc.have("nix") else None
+    if version is None:
+        return [Check("nix", False, "not found", proc.install_hint("nix")),
+                Check("flakes", False, "nix is missing", "install nix first")]
+    checks = [Check("nix", True, version)]
+    result = proc.run(["nix", "--extra-experimental-features", "nix-command", "show-config"],
+                      check=False, timeout=20)
+    features = re.search(r"^experimental-features = (.*)$", result.stdout, re.M)
+    enabled = features is not None and "flakes" in features.group(1).split()
+    checks.append(Check(
+        "flakes", enabled,
+        "enabled" if enabled else "off in nix.conf (nixenv and .envrc enable it per call; plain `nix develop` needs it)",
+        "" if enabled else "add `experimental-features = nix-command flakes` to ~/.config/nix/nix.conf",
+        required=False,
+    ))
+    return checks
+
+
+def _direnv_hooked(home: Path) -> bool:
+    if os.environ.get("DIRENV_DIR") or os.environ.get("DIRENV_FILE"):
+        return True
+    for rc in (".bashrc", ".bash_profile", ".profile", ".zshrc", ".config/fish/config.fish"):
+        try:
+            if "direnv hook" in (home / rc).read_text(errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def check_direnv(root: Path | None) -> list[Check]:
+    version = _version(["direnv", "version"]) if proc.have("direnv") else None
+    if version is None:
+        return [Check("direnv", False, "not found", proc.install_hint("direnv"))]
+    home = Path(os.environ.get("HOME", "~")).expanduser()
+    shell = Path(os.environ.get("SHELL", "bash")).name
+    checks = [Check("direnv", True, version)]
+    hooked = _direnv_hooked(home)
+    checks.append(Check("direnv hook", hooked, "found in your shell's rc file" if hooked else "not found",
+                        "" if hooked else f'add `eval "$(direnv hook {shell})"` to your ~/.{shell}rc',
+                        required=False))
+    if root is not None and (root / ".envrc").exists():
+        from nixenv.direnv.envrc import envrc_allowed
+
+        ok = envrc_allowed(root)
+        checks.append(Check(".envrc allowed", ok, "yes" if ok else "not allowed (or changed since)",
+                            "" if ok else f"run `direnv allow {root}` after reading .envrc", required=False))
+    return checks
+
+
+def check_project(root: Path) -> list[Check]:
+    from nixenv.config import load as config
+    from nixenv.support.files import git_toplevel, untracked
+    from nixenv.app.generate import generate
+
+    try:
+        cfg = config.load(root)
+    except NixenvError as exc:
+        return [Check("nixenv.toml", False, str(exc).splitlines()[0], "fix the problems `nixenv generate` lists")]
+    checks = [Check("nixenv.toml", True, f"valid ({cfg.project.name})")]
+    needs = []
+    if cfg.services:
+        needs += ["s6-svscan", "execlineb"]
+    if cfg.secrets is not None:
+        needs += ["sops", "age"]
+    in_shell = os.environ.get("NIXENV_ROOT") == str(cfg.root)
+    for tool in needs:
+        found = proc.have(tool)
+        checks.append(Check(tool, found, proc.which(tool) if found else "not on PATH",
+                            "" if found else "enter the devshell (`direnv allow` or `nixenv shell`), which "
+                            f"provides it, or: {proc.install_hint(tool)}",
+                            required=in_shell))
+    report = generate(cfg, check=True)
+    stale = [c.file.path for c in report.out_of_date]
+    checks.append(Check("generated files", not stale, "current" if not stale else "out of date: " + ", ".join(stale),
+                        "" if not stale else "run `nixenv generate`" + (" (--force: some were edited by hand)" if report.edited else "")))
+    if git_toplevel(root) is None:
+        checks.append(Check("git repository", False,
+                            "no: nix copies the whole directory (.venv and node_modules included) into the store at each evaluation",
+                            "git init && git add nixenv.toml flake.nix .envrc", required=False))
+    else:
+        committed = [c.file.path for c in report.changes if c.file.committed and (root / c.file.path).exists()]
+        missing = untracked(root, committed + [config.CONFIG_NAME])
+        checks.append(Check("tracked by git", not missing, "yes" if not missing else "untracked: " + ", ".join(missing),
+                            "" if not missing else f"git add {' '.join(missing)} (a flake in a git repository sees only tracked files)"))
+    return checks
+
+
+def run_checks(start: Path) -> list[Check]:
+    from nixenv.config.load import find_root
+
+    try:
+        root = find_root(start)
+    except NixenvError:
+        root = None
+    checks = check_nix() + check_direnv(root)
+    if root is None:
+        checks.append(Check("nixenv.toml", False, f"none in {start} or above", "run `nixenv init`"))
+    else:
+        checks += check_project(root)
+    return checks
+
+
+def format_table(checks: list[Check]) -> str:
+    rows = [("CHECK", "STATUS", "DETAIL", "FIX")]
+    for c in checks:
+        status = "ok" if c.ok else ("FAIL" if c.required else "warn")
+        rows.append((c.name, status, c.detail, c.fix))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + ("  " + r[3] if r[3] else "") for r in rows]
+    return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -1,0 +1,622 @@
+"""nixenv.toml: schema, parsing and validation.
+
+`load(root)` returns a frozen `Config` or raises `ConfigError` listing every problem at
+once, each with file:line, the key path, what was expected, what was found, and a
+"did you mean" for misspelt keys and values. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from nixenv.support.errors import ConfigError, NixenvError, Problem
+from nixenv.support.tomlpos import KeyPath, key_lines, line_of
+
+CONFIG_NAME = "nixenv.toml"
+DEFAULT_NIXPKGS = "github:NixOS/nixpkgs/nixos-25.05"
+DEFAULT_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
+KNOWN_SYSTEMS = DEFAULT_SYSTEMS + ("i686-linux", "armv7l-linux", "riscv64-linux")
+PYTHON_MANAGERS = ("uv", "poetry", "pdm", "pip", "none")
+NODE_MANAGERS = ("yarn", "pnpm", "npm")
+RESTART_POLICIES = ("always", "on-failure", "never")
+SIGNALS = ("TERM", "INT", "QUIT", "HUP", "KILL", "USR1", "USR2", "WINCH")
+READY_KINDS = ("tcp", "http", "command")
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# nixpkgs attribute path: dot-separated identifiers (as Nix parses them unquoted)
+ATTR_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*\Z")
+# a script becomes a derivation name (writeShellScriptBin) and a command name
+SCRIPT_NAME = re.compile(r"[A-Za-z0-9_+?=][A-Za-z0-9_+?=.-]*\Z")
+PROJECT_NAME = re.compile(r"[A-Za-z0-9_+?=][A-Za-z0-9_+?=.-]*\Z")
+PYTHON_VERSION = re.compile(r"3\.(\d{1,2})\Z")
+NODE_VERSION = re.compile(r"(\d{2})\Z")
+# names the shell or nix manage themselves; setting them from [env] would break the shell
+RESERVED_ENV = frozenset(
+    "PATH HOME SHELL TMPDIR TMP TEMP TEMPDIR PWD OLDPWD SHLVL IFS TERM TZ UID PPID "
+    "BASHOPTS SHELLOPTS NIX_BUILD_TOP NIX_LOG_FD NIX_REMOTE NIX_ENFORCE_PURITY SSL_CERT_FILE "
+    "DIRENV_DIR DIRENV_FILE DIRENV_DIFF DIRENV_WATCHES VIRTUAL_ENV PORT "
+    # set by the generated flake for [packages] libraries, or by nixenv itself
+    "CPATH LIBRARY_PATH PKG_CONFIG_PATH LD_LIBRARY_PATH DYLD_FALLBACK_LIBRARY_PATH "
+    "NIXENV_PROJECT NIXENV_ROOT NIXENV_LIBRARY_PATH NIXENV_DID_FALLBACK "
+    # attributes of the devshell derivation itself: nixpkgs refuses them inside mkShell's env
+    "name system builder args outputs stdenv packages buildInputs nativeBuildInputs "
+    "propagatedBuildInputs shellHook env passAsFile phases buildPhase preferLocalBuild".split()
+)
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    nixpkgs: str = DEFAULT_NIXPKGS
+    systems: tuple[str, ...] = DEFAULT_SYSTEMS
+    dotenv: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Packages:
+    include: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Python:
+    version: str = "3.12"
+    manager: str = "pip"
+    requirements: tuple[str, ...] = ()
+
+    @property
+    def attr(self) -> str:
+        """nixpkgs attribute of the interpreter: 3.12 -> python312."""
+        return "python3" + self.version.split(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class Node:
+    version: str = "22"
+    manager: str = "npm"
+
+    @property
+    def attr(self) -> str:
+        return f"nodejs_{self.version}"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    file: str = "secrets.env"
+    age: tuple[str, ...] = ()
+    pgp: tuple[str, ...] = ()
+    kms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ready:
+    kind: str  # tcp | http | command
+    value: int | str
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: str
+    port: int | None = None
+    cwd: str = "."
+    depends_on: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready: Ready | None = None
+    restart: str = "always"
+    stop_signal: str = "TERM"
+    stop_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    path: Path
+    project: Project
+    packages: Packages = Packages()
+    python: Python | None = None
+    node: Node | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: Secrets | None = None
+    services: Mapping[str, Service] = field(default_factory=dict)
+    scripts: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        """.nixenv/: service directories, scan dir, logs, state (gitignored)."""
+        return self.root / ".nixenv"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Checker:
+    """Collects problems while converting the raw TOML dict into dataclasses."""
+
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.text = text
+        self._lines: dict[KeyPath, int] | None = None
+        self.problems: list[Problem] = []
+
+    def problem(self, path: KeyPath, message: str, suggestion: str | None = None) -> None:
+        if self._lines is None:  # positions are only needed for errors: scan the text then
+            self._lines = key_lines(self.text)
+        self.problems.append(
+            Problem(self.file, line_of(self._lines, path), _dotted(path), message, suggestion)
+        )
+
+    def table(self, raw: Any, path: KeyPath, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            self.problem(path, f"expected a table, found {_describe(raw)}")
+            return {}
+        for key in raw:
+            if key not in allowed:
+                self.problem(path + (key,), f"unknown key `{key}`", _did_you_mean(key, allowed))
+        return raw
+
+    def string(self, raw: Any, path: KeyPath, *, pattern: re.Pattern[str] | None = None,
+               what: str = "a string", choices: tuple[str, ...] | None = None) -> str | None:
+        if not isinstance(raw, str):
+            hint = f'quote it: {path[-1]} = "{raw}"' if isinstance(raw, (int, float, bool)) else None
+            self.problem(path, f"expected {what}, found {_describe(raw)}", hint)
+            return None
+        if choices is not None and raw not in choices:
+            self.problem(path, f"expected one of {', '.join(choices)}, found {raw!r}",
+                         _did_you_mean(raw, choices))
+            return None
+        if pattern is not None and not pattern.match(raw):
+            self.problem(path, f"expected {what}, found {raw!r}")
+            return None
+        return raw
+
+    def string_list(self, raw: Any, path: KeyPath, *, check: Callable[[str, KeyPath], bool] | None = None,
+                    what: str = "a list of strings") -> tuple[str, ...]:
+        if not isinstance(raw, list):
+            self.problem(path, f"expected {what}, found {_describe(raw)}",
+                         f'write it as a list: {path[-1]} = ["{raw}"]' if isinstance(raw, str) else None)
+            return ()
+        out = []
+        for index, item in enumerate(raw):
+            item_path = path + (str(index),)
+            if not isinstance(item, str):
+                self.problem(item_path, f"expected a string, found {_describe(item)}")
+            elif check is None or check(item, item_path):
+                out.append(item)
+        return tuple(out)
+
+    def env_table(self, raw: Any, path: KeyPath, *, through_nix: bool = False) -> dict[str, str]:
+        if not isinstance(raw, dict):
+            self.problem(path, f"expected a table of NAME = \"value\", found {_describe(raw)}")
+            return {}
+        out: dict[str, str] = {}
+        for name, value in raw.items():
+            key_path = path + (name,)
+            if not ENV_NAME.match(name):
+                self.problem(key_path, f"`{name}` is not a valid environment variable name",
+                             "use letters, digits and _, not starting with a digit")
+                continue
+            if name in RESERVED_ENV:
+                self.problem(key_path, f"`{name}` is managed by the shell, nix or nixenv and cannot be set here")
+                continue
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            elif isinstance(value, (int, float)):
+                value = str(value)
+            if not isinstance(value, str):
+                self.problem(key_path, f"expected a string, found {_describe(value)}")
+                continue
+            if "\0" in value:
+                self.problem(key_path, "a NUL character cannot be part of an environment variable")
+                continue
+            control = next((c for c in value if c < " " and c not in "\t\n\r"), None) if through_nix else None
+            if control is not None:
+                self.problem(key_path, f"control character U+{ord(control):04X} in the value: `nix print-dev-env` "
+                             "cannot pass it through (tab, newline and CR can)", "remove it, or store it escaped")
+                continue
+            out[name] = value
+        return out
+
+
+def _dotted(path: KeyPath) -> str:
+    parts = []
+    for part in path:
+        if part.isdigit() and parts:
+            parts[-1] += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+            parts.append(part)
+        else:
+            parts.append('"' + part.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"')
+    return ".".join(parts)
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    if isinstance(value, (dict, list)):
+        return kind
+    return f"{kind} ({value!r})"
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        if word.lower() in lowered:
+            close = [lowered[word.lower()]]
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+TOP_KEYS = ("project", "packages", "python", "node", "env", "secrets", "services", "scripts")
+PROJECT_KEYS = ("name", "nixpkgs", "systems", "dotenv")
+PYTHON_KEYS = ("version", "manager", "requirements")
+NODE_KEYS = ("version", "manager")
+SECRETS_KEYS = ("file", "age", "pgp", "kms")
+SERVICE_KEYS = ("command", "port", "cwd", "depends_on", "env", "ready", "restart", "stop_signal", "stop_timeout")
+
+
+def parse(text: str, *, root: Path, file: str = CONFIG_NAME) -> Config:
+    """Validate TOML text into a Config (raises ConfigError with every problem)."""
+    import tomllib
+
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError([Problem(file, int(match.group(1)) if match else None, "",
+                                   f"not valid TOML: {exc}")]) from None
+    check = _Checker(file, text)
+    check.table(raw, (), TOP_KEYS)
+
+    project = _project(check, raw.get("project"))
+    packages = Packages(check.string_list(
+        raw.get("packages", {}).get("include", []) if isinstance(raw.get("packages", {}), dict) else [],
+        ("packages", "include"),
+        check=lambda item, p: _attr_path_ok(check, item, p),
+    ))
+    if "packages" in raw:
+        check.table(raw["packages"], ("packages",), ("include",))
+    python = _python(check, raw["python"]) if "python" in raw else None
+    node = _node(check, raw["node"]) if "node" in raw else None
+    env = check.env_table(raw.get("env", {}), ("env",), through_nix=True)
+    secrets = _secrets(check, raw["secrets"]) if "secrets" in raw else None
+    services = _services(check, raw.get("services", {}))
+    scripts = _scripts(check, raw.get("scripts", {}))
+
+    if check.problems:
+        raise ConfigError(check.problems)
+    assert project is not None
+    return Config(root=root, path=root / file, project=project, packages=packages, python=python,
+                  node=node, env=env, secrets=secrets, services=services, scripts=scripts)
+
+
+def load(root: Path | str = ".") -> Config:
+    """Read and validate `root/nixenv.toml`."""
+    root = Path(root).resolve()
+    path = root / CONFIG_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NixenvError(f"{path} not found: run `nixenv init` to create it") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(CONFIG_NAME, None, "", f"not UTF-8 text: {exc}")]) from None
+    return parse(text, root=root, file=CONFIG_NAME)
+
+
+def load_nearest(start: Path | str = ".") -> Config:
+    """The configuration of the project holding `start` (the nearest nixenv.toml above it)."""
+    return load(find_root(start))
+
+
+def find_root(start: Path | str = ".") -> Path:
+    """The nearest directory at or above `start` holding nixenv.toml."""
+    here = Path(start).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate
+    raise NixenvError(f"no {CONFIG_NAME} in {here} or any parent directory: run `nixenv init` first")
+
+
+def _attr_path_ok(check: _Checker, item: str, path: KeyPath) -> bool:
+    if ATTR_PATH.match(item):
+        return True
+    check.problem(path, f"expected a nixpkgs attribute path like `postgresql_16` or `python312Packages.numpy`, found {item!r}")
+    return False
+
+
+def _project(check: _Checker, raw: Any) -> Project | None:
+    if raw is None:
+        check.problem(("project",), "missing table [project]", 'add [project] with name = "..."')
+        return None
+    table = check.table(raw, ("project",), PROJECT_KEYS)
+    if "name" not in table:
+        check.problem(("project",), "missing required key `name`", 'add name = "my-project"')
+        name = None
+    else:
+        name = check.string(table["name"], ("project", "name"), pattern=PROJECT_NAME,
+                            what="a name of letters, digits and + - . _ ? = (not starting with .)")
+    nixpkgs = check.string(table.get("nixpkgs", DEFAULT_NIXPKGS), ("project", "nixpkgs"),
+                           what="a flake reference such as github:NixOS/nixpkgs/nixos-25.05")
+    if nixpkgs is not None and (not nixpkgs.strip() or "\n" in nixpkgs):
+        check.problem(("project", "nixpkgs"), f"expected a flake reference, found {nixpkgs!r}")
+
+    def system_ok(item: str, path: KeyPath) -> bool:
+        if item in KNOWN_SYSTEMS:
+            return True
+        check.problem(path, f"unknown system {item!r}", _did_you_mean(item, KNOWN_SYSTEMS)
+                      or f"expected one of {', '.join(DEFAULT_SYSTEMS)}")
+        return False
+
+    systems = check.string_list(table.get("systems", list(DEFAULT_SYSTEMS)), ("project", "systems"), check=system_ok)
+    if "systems" in table and isinstance(table["systems"], list) and not table["systems"]:
+        check.problem(("project", "systems"), "expected at least one system")
+    dotenv = check.string_list(table.get("dotenv", []), ("project", "dotenv"),
+                               check=lambda item, p: _relative_path_ok(check, item, p))
+    if name is None or nixpkgs is None:
+        return None
+    return Project(name=name, nixpkgs=nixpkgs, systems=tuple(dict.fromkeys(systems)), dotenv=dotenv)
+
+
+def _relative_path_ok(check: _Checker, item: str, path: KeyPath) -> bool:
+    if not item or item.startswith("/") or "\n" in item or "\0" in item:
+        check.problem(path, f"expected a path relative to the project, found {item!r}")
+        return False
+    return True
+
+
+def _python(check: _Checker, raw: Any) -> Python | None:
+    table = check.table(raw, ("python",), PYTHON_KEYS)
+    version = check.string(table.get("version", Python.version), ("python", "version"),
+                           pattern=PYTHON_VERSION, what='a Python version like "3.12"')
+    if version is not None and not 11 <= int(version.split(".")[1]) <= 14:
+        check.problem(("python", "version"), f"nixpkgs provides Python 3.11 to 3.14, found {version!r}")
+        version = None
+    manager = check.string(table.get("manager", Python.manager), ("python", "manager"), choices=PYTHON_MANAGERS)
+    requirements = check.string_list(table.get("requirements", []), ("python", "requirements"),
+                                     check=lambda item, p: _relative_path_ok(check, item, p))
+    if requirements and manager not in (None, "pip"):
+        check.problem(("python", "requirements"), f"`requirements` is used only with manager = \"pip\", not {manager!r}",
+                      "remove it, or set manager = \"pip\"")
+    if version is None or manager is None:
+        return None
+    return Python(version=version, manager=manager, requirements=requirements)
+
+
+def _node(check: _Checker, raw: Any) -> Node | None:
+    table = check.table(raw, ("node",), NODE_KEYS)
+    version = table.get("version", Node.version)
+    if isinstance(version, int):
+        version = str(version)
+    version = check.string(version, ("node", "version"), pattern=NODE_VERSION, what='a Node major version like "22"')
+    if version is not None and version not in ("20", "22", "24"):
+        check.problem(("node", "version"), f"nixpkgs provides nodejs_20, nodejs_22 and nodejs_24, found {version!r}")
+        version = None
+    manager = check.string(table.get("manager", Node.manager), ("node", "manager"), choices=NODE_MANAGERS)
+    if version is None or manager is None:
+        return None
+    return Node(version=version, manager=manager)
+
+
+AGE_RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}\Z")
+PGP_FINGERPRINT = re.compile(r"[0-9A-Fa-f]{16,40}\Z")
+KMS_ARN = re.compile(r"arn:aws[a-z-]*:kms:[^\s]+\Z")
+
+
+def _secrets(check: _Checker, raw: Any) -> Secrets | None:
+    table = check.table(raw, ("secrets",), SECRETS_KEYS)
+    file = check.string(table.get("file", Secrets.file), ("secrets", "file"))
+    if file is not None and not _relative_path_ok(check, file, ("secrets", "file")):
+        file = None
+    if file is not None and (not file.endswith(".env") or file.endswith("/.env") or file == ".env"
+                             or "/../" in f"/{file}/" or file.startswith("./")):
+        # sops chooses the dotenv format by extension, and `sops exec-env` (the .envrc) has no
+        # --input-type; a plain `.env` is the usual unencrypted dotenv, so keep it distinct
+        check.problem(("secrets", "file"), f"expected a path inside the project ending in `.env` "
+                      f"(other than `.env` itself), found {file!r}", 'e.g. file = "secrets.env"')
+        file = None
+
+    def matcher(pattern: re.Pattern[str], what: str) -> Callable[[str, KeyPath], bool]:
+        def ok(item: str, path: KeyPath) -> bool:
+            if pattern.match(item):
+                return True
+            check.problem(path, f"expected {what}, found {item!r}")
+            return False
+        return ok
+
+    age = check.string_list(table.get("age", []), ("secrets", "age"),
+                            check=matcher(AGE_RECIPIENT, "an age public key (age1… as printed by `age-keygen -y`)"))
+    pgp = check.string_list(table.get("pgp", []), ("secrets", "pgp"),
+                            check=matcher(PGP_FINGERPRINT, "a PGP fingerprint (hex)"))
+    kms = check.string_list(table.get("kms", []), ("secrets", "kms"),
+                            check=matcher(KMS_ARN, "an AWS KMS key ARN (arn:aws:kms:…)"))
+    if file is None:
+        return None
+    return Secrets(file=file, age=age, pgp=pgp, kms=kms)
+
+
+def _scripts(check: _Checker, raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        check.problem(("scripts",), f"expected a table of name = \"command\", found {_describe(raw)}")
+        return {}
+    out = {}
+    for name, command in raw.items():
+        path = ("scripts", name)
+        if not SCRIPT_NAME.match(name):
+            check.problem(path, f"script name {name!r} cannot be a command name",
+                          "use letters, digits and + - . _ ? = (not starting with - or .)")
+            continue
+        value = check.string(command, path, what="a shell command")
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _services(check: _Checker, raw: Any) -> dict[str, Service]:
+    if not isinstance(raw, dict):
+        check.problem(("services",), f"expected tables [services.NAME], found {_describe(raw)}")
+        return {}
+    services: dict[str, Service] = {}
+    for name, table in raw.items():
+        service = _service(check, name, table)
+        if service is not None:
+            services[name] = service
+    _check_service_graph(check, services)
+    return services
+
+
+def service_name_problem(name: str) -> str | None:
+    if not name:
+        return "a service name cannot be empty"
+    if name.startswith("."):
+        return "a service name cannot start with `.` (s6 skips such directories)"
+    if name == "log":
+        return "`log` is reserved by s6"
+    if "/" in name or "\0" in name or "\n" in name:
+        return "a service name cannot contain `/`, a newline or NUL"
+    if len(name.encode()) > 200:
+        return "a service name must be at most 200 bytes"
+    return None
+
+
+def _service(check: _Checker, name: str, raw: Any) -> Service | None:
+    path = ("services", name)
+    problem = service_name_problem(name)
+    if problem:
+        check.problem(path, problem)
+        return None
+    table = check.table(raw, path, SERVICE_KEYS)
+    if not table:
+        if isinstance(raw, dict):
+            check.problem(path, "missing required key `command`", 'add command = "..."')
+        return None
+    if "command" not in table:
+        check.problem(path, "missing required key `command`", 'add command = "..."')
+        command = None
+    else:
+        command = check.string(table["command"], path + ("command",), what="a shell command")
+        if command is not None and not command.strip():
+            check.problem(path + ("command",), "the command is empty")
+            command = None
+    port = table.get("port")
+    if port is not None:
+        port = _port(check, port, path + ("port",))
+    cwd = check.string(table.get("cwd", "."), path + ("cwd",), what="a directory relative to the project")
+    if cwd is not None and not _relative_path_ok(check, cwd, path + ("cwd",)):
+        cwd = None
+    depends_on = check.string_list(table.get("depends_on", []), path + ("depends_on",))
+    env = check.env_table(table.get("env", {}), path + ("env",))
+    ready = _ready(check, table["ready"], path + ("ready",)) if "ready" in table else None
+    restart = check.string(table.get("restart", "always"), path + ("restart",), choices=RESTART_POLICIES)
+    stop_signal = table.get("stop_signal", "TERM")
+    if isinstance(stop_signal, str) and stop_signal.upper().removeprefix("SIG") in SIGNALS:
+        stop_signal = stop_signal.upper().removeprefix("SIG")
+    stop_signal = check.string(stop_signal, path + ("stop_signal",), choices=SIGNALS)
+    stop_timeout = table.get("stop_timeout", 10)
+    if isinstance(stop_timeout, bool) or not isinstance(stop_timeout, (int, float)) or not 0 < stop_timeout <= 3600:
+        check.problem(path + ("stop_timeout",), f"expected a number of seconds between 0 and 3600, found {_describe(stop_timeout)}")
+        stop_timeout = None
+    if None in (command, cwd, restart, stop_signal, stop_timeout) or port is False or ready is False:
+        return None
+    return Service(name=name, command=command, port=port, cwd=cwd, depends_on=depends_on, env=env,
+                   ready=ready or None, restart=restart, stop_signal=stop_signal,
+                   stop_timeout=float(stop_timeout))
+
+
+def _port(check: _Checker, raw: Any, path: KeyPath) -> int | bool:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 65535:
+        hint = f"write it as a number: {path[-1]} = {raw}" if isinstance(raw, str) and raw.isdigit() else None
+        check.problem(path, f"expected a port number from 1 to 65535, found {_describe(raw)}", hint)
+        return False
+    return raw
+
+
+def _ready(check: _Checker, raw: Any, path: KeyPath) -> Ready | bool:
+    table = check.table(raw, path, READY_KINDS)
+    kinds = [k for k in READY_KINDS if k in table]
+    if len(kinds) != 1:
+        if isinstance(raw, dict) and not [k for k in raw if k not in READY_KINDS]:
+            check.problem(path, f"expected exactly one of tcp, http, command, found {len(kinds)}",
+                          'e.g. ready = { tcp = 8000 }')
+        return False
+    kind = kinds[0]
+    value = table[kind]
+    if kind == "tcp":
+        port = _port(check, value, path + ("tcp",))
+        return False if port is False else Ready("tcp", port)
+    if kind == "http":
+        url = check.string(value, path + ("http",), pattern=re.compile(r"https?://[^\s]+\Z"),
+                           what="an http:// or https:// URL")
+        return False if url is None else Ready("http", url)
+    command = check.string(value, path + ("command",), what="a shell command")
+    return False if command is None else Ready("command", command)
+
+
+def _check_service_graph(check: _Checker, services: dict[str, Service]) -> None:
+    names = list(services)
+    for service in services.values():
+        for index, dep in enumerate(service.depends_on):
+            if dep not in services:
+                check.problem(("services", service.name, "depends_on", str(index)),
+                              f"unknown service {dep!r}",
+                              _did_you_mean(dep, names) or f"known services: {', '.join(names) or 'none'}")
+    cycle = find_cycle({n: [d for d in s.depends_on if d in services] for n, s in services.items()})
+    if cycle:
+        check.problem(("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(cycle))
+    by_port: dict[int, str] = {}
+    for service in services.values():
+        port = service.port
+        if port is None:
+            continue
+        if port in by_port:
+            check.problem(("services", service.name, "port"),
+                          f"port {port} is also used by service {by_port[port]!r}")
+        else:
+            by_port[port] = service.name
+
+
+def find_cycle(graph: Mapping[str, list[str] | tuple[str, ...]]) -> list[str] | None:
+    """A dependency cycle as a path that ends where it starts, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, ()):
+            if state.get(dep) == 1:
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def topological_order(services: Mapping[str, Service], wanted: list[str] | None = None) -> list[str]:
+    """Services (and, for `wanted`, their dependencies) with every dependency first."""
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in services[name].depends_on:
+            visit(dep)
+        order.append(name)
+
+    for name in wanted if wanted is not None else list(services):
+        visit(name)
+    return order

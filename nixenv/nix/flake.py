@@ -1,0 +1,78 @@
+"""flake.nix generation and the `nix` command lines nixenv runs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from nixenv.config.load import Config
+from nixenv.support.files import GeneratedFile
+
+# Nix 2.8 needs flakes switched on explicitly; the rest keeps old Nix quiet and fast.
+NIX_FEATURES = "nix-command flakes"
+
+
+@dataclass(frozen=True)
+class PkgRef:
+    """A nixpkgs attribute the devshell needs, and the nixenv.toml key that asked for it."""
+
+    attr: str
+    asked_by: str
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.attr.split("."))
+
+
+def tool_packages(cfg: Config) -> list[PkgRef]:
+    """Toolchains the configuration implies: languages, s6 for services, sops for secrets."""
+    from nixenv.languages import registry as languages
+
+    refs = list(languages.flake_packages(cfg))
+    if cfg.services:
+        refs += [PkgRef("s6", "[services]"), PkgRef("execline", "[services]")]
+    if cfg.secrets is not None:
+        refs += [PkgRef("sops", "[secrets]"), PkgRef("age", "[secrets]")]
+    return refs
+
+
+def library_packages(cfg: Config) -> list[PkgRef]:
+    return [PkgRef(attr, f"packages.include[{i}]") for i, attr in enumerate(cfg.packages.include)]
+
+
+def shell_env(cfg: Config) -> dict[str, str]:
+    env = {"NIXENV_PROJECT": cfg.project.name}
+    env.update(cfg.env)
+    return env
+
+
+def flake_files(cfg: Config) -> list[GeneratedFile]:
+    from nixenv.support.render import render
+
+    text = render(
+        "flake.nix.j2",
+        cfg=cfg,
+        tools=tool_packages(cfg),
+        libraries=library_packages(cfg),
+        env=shell_env(cfg),
+    )
+    return [GeneratedFile("flake.nix", text)]
+
+
+def nix_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for running nix: flakes enabled, on top of whatever NIX_CONFIG says."""
+    env = dict(os.environ if base is None else base)
+    extra = f"extra-experimental-features = {NIX_FEATURES}"
+    current = env.get("NIX_CONFIG", "")
+    if "flakes" not in current:
+        env["NIX_CONFIG"] = f"{current}\n{extra}".strip()
+    return env
+
+
+def develop_argv(root: str, command: Sequence[str] | None, nix_args: Sequence[str] = ()) -> list[str]:
+    """`nix develop` for the project's flake; `command` runs inside with `-c`."""
+    argv = ["nix", "develop", root, *nix_args]
+    if command:
+        argv += ["-c", *command]
+    return argv
