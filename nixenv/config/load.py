@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from nixenv.config.presets import ALIASES, PRESETS
 from nixenv.support.errors import ConfigError, NixenvError, Problem
 from nixenv.support.tomlpos import KeyPath, key_lines, line_of
 
@@ -98,17 +99,46 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class DbUser:
+    """A database user a preset ensures exists (postgres, mysql, rabbitmq)."""
+    name: str
+    password: str | None = None  # literal (a development password)
+    password_env: str | None = None  # or: read from this variable (e.g. a secret) when the service starts
+    databases: tuple[str, ...] = ()  # granted all privileges on these
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
-    command: str
-    port: int | None = None
+    command: str  # for a preset: "" unless overridden; the preset supplies it
+    port: int | None = None  # for a preset: None = a per-project port nixenv chooses
     cwd: str = "."
     depends_on: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     ready: Ready | None = None
     restart: str = "always"
-    stop_signal: str = "TERM"
-    stop_timeout: float = 10.0
+    stop_signal: str | None = None  # None: the preset's, else TERM
+    stop_timeout: float | None = None  # None: the preset's, else 10 s
+    oneshot: bool = False  # runs to completion; dependants wait for exit 0
+    preset: str | None = None
+    version: str = ""
+    databases: tuple[str, ...] = ()
+    users: tuple[DbUser, ...] = ()
+    settings: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    extensions: tuple[str, ...] = ()
+    init_sql: tuple[str, ...] = ()
+    export: Mapping[str, str] = field(default_factory=dict)  # preset variable -> the name to export it as
+    management_port: int | None = None
+    config_file: str | None = None
+    config_text: str | None = None
+
+    @property
+    def signal(self) -> str:
+        return self.stop_signal or "TERM"
+
+    @property
+    def timeout(self) -> float:
+        return self.stop_timeout if self.stop_timeout is not None else 10.0
 
 
 @dataclass(frozen=True)
@@ -255,7 +285,11 @@ PROJECT_KEYS = ("name", "nixpkgs", "systems", "dotenv")
 PYTHON_KEYS = ("version", "manager", "requirements")
 NODE_KEYS = ("version", "manager")
 SECRETS_KEYS = ("file", "age", "pgp", "kms")
-SERVICE_KEYS = ("command", "port", "cwd", "depends_on", "env", "ready", "restart", "stop_signal", "stop_timeout")
+SERVICE_KEYS = ("command", "port", "cwd", "depends_on", "env", "ready", "restart", "stop_signal", "stop_timeout",
+                "oneshot", "preset")
+USER_KEYS = ("name", "password", "password_env", "databases")
+# a database or user name a preset can quote safely in SQL and in a URL
+DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}\Z")
 
 
 def parse(text: str, *, root: Path, file: str = CONFIG_NAME) -> Config:
@@ -487,42 +521,217 @@ def _service(check: _Checker, name: str, raw: Any) -> Service | None:
     if problem:
         check.problem(path, problem)
         return None
-    table = check.table(raw, path, SERVICE_KEYS)
+    preset_name = raw.get("preset") if isinstance(raw, dict) else None
+    schema = None
+    if preset_name is not None:
+        preset_name = check.string(ALIASES.get(preset_name, preset_name) if isinstance(preset_name, str) else preset_name,
+                                   path + ("preset",), choices=tuple(PRESETS))
+        if preset_name is None:
+            return None
+        schema = PRESETS[preset_name]
+    table = check.table(raw, path, schema.all_keys if schema else SERVICE_KEYS)
     if not table:
         if isinstance(raw, dict):
-            check.problem(path, "missing required key `command`", 'add command = "..."')
+            check.problem(path, "missing required key `command`", 'add command = "...", or preset = "postgres"')
         return None
     if "command" not in table:
-        check.problem(path, "missing required key `command`", 'add command = "..."')
-        command = None
+        command = ""
+        if schema is None:
+            check.problem(path, "missing required key `command`", 'add command = "...", or preset = "postgres"')
+            command = None
     else:
         command = check.string(table["command"], path + ("command",), what="a shell command")
         if command is not None and not command.strip():
             check.problem(path + ("command",), "the command is empty")
             command = None
+        if command is not None and "\0" in command:
+            check.problem(path + ("command",), "a NUL character cannot be part of a command")
+            command = None
     port = table.get("port")
     if port is not None:
         port = _port(check, port, path + ("port",))
     cwd = check.string(table.get("cwd", "."), path + ("cwd",), what="a directory relative to the project")
-    if cwd is not None and not _relative_path_ok(check, cwd, path + ("cwd",)):
+    if cwd is not None and not _inside_path_ok(check, cwd, path + ("cwd",)):
         cwd = None
     depends_on = check.string_list(table.get("depends_on", []), path + ("depends_on",))
     env = check.env_table(table.get("env", {}), path + ("env",))
     ready = _ready(check, table["ready"], path + ("ready",)) if "ready" in table else None
     restart = check.string(table.get("restart", "always"), path + ("restart",), choices=RESTART_POLICIES)
-    stop_signal = table.get("stop_signal", "TERM")
-    if isinstance(stop_signal, str) and stop_signal.upper().removeprefix("SIG") in SIGNALS:
-        stop_signal = stop_signal.upper().removeprefix("SIG")
-    stop_signal = check.string(stop_signal, path + ("stop_signal",), choices=SIGNALS)
-    stop_timeout = table.get("stop_timeout", 10)
-    if isinstance(stop_timeout, bool) or not isinstance(stop_timeout, (int, float)) or not 0 < stop_timeout <= 3600:
+    stop_signal = table.get("stop_signal")
+    if stop_signal is not None:
+        if isinstance(stop_signal, str) and stop_signal.upper().removeprefix("SIG") in SIGNALS:
+            stop_signal = stop_signal.upper().removeprefix("SIG")
+        stop_signal = check.string(stop_signal, path + ("stop_signal",), choices=SIGNALS) or False
+    stop_timeout = table.get("stop_timeout")
+    if stop_timeout is not None and (isinstance(stop_timeout, bool) or not isinstance(stop_timeout, (int, float))
+                                     or not 0 < stop_timeout <= 3600):
         check.problem(path + ("stop_timeout",), f"expected a number of seconds between 0 and 3600, found {_describe(stop_timeout)}")
-        stop_timeout = None
-    if None in (command, cwd, restart, stop_signal, stop_timeout) or port is False or ready is False:
+        stop_timeout = False
+    oneshot = table.get("oneshot", False)
+    if not isinstance(oneshot, bool):
+        check.problem(path + ("oneshot",), f"expected true or false, found {_describe(oneshot)}")
+        oneshot = False
+    if oneshot and schema is not None:
+        check.problem(path + ("oneshot",), f"a `{schema.name}` preset is a server, not a one-shot task",
+                      "remove oneshot, or give the task its own [services.NAME] with a command")
+    if oneshot and "ready" in table:
+        check.problem(path + ("ready",), "a one-shot task is ready when it exits 0; it takes no `ready`",
+                      "remove ready")
+    extra = _preset_keys(check, path, table, schema) if schema else {}
+    if None in (command, cwd, restart) or False in (port, ready, stop_signal, stop_timeout) or extra is None:
         return None
     return Service(name=name, command=command, port=port, cwd=cwd, depends_on=depends_on, env=env,
-                   ready=ready or None, restart=restart, stop_signal=stop_signal,
-                   stop_timeout=float(stop_timeout))
+                   ready=ready or None, restart="never" if oneshot else restart, stop_signal=stop_signal,
+                   stop_timeout=None if stop_timeout is None else float(stop_timeout), oneshot=oneshot,
+                   preset=schema.name if schema else None, **extra)
+
+
+def _preset_keys(check: _Checker, path: KeyPath, table: dict[str, Any], schema: Any) -> dict[str, Any] | None:
+    """The preset-specific keys of a service, validated; None when one is wrong."""
+    ok = True
+    out: dict[str, Any] = {}
+
+    def name_ok(item: str, item_path: KeyPath) -> bool:
+        if DB_NAME.match(item):
+            return True
+        check.problem(item_path, f"expected a name of letters, digits, _ and - (at most 63, not starting with a "
+                      f"digit or -), found {item!r}")
+        return False
+
+    version = table.get("version", "")
+    if isinstance(version, (int, float)) and not isinstance(version, bool):
+        version = str(version)
+    choices = tuple(v for v in schema.versions if v)
+    if version != "" and not choices:
+        check.problem(path + ("version",), f"nixpkgs has one `{schema.name}` (`{schema.versions['']}`), found "
+                      f"version {version!r}", "remove `version`, or add the package you want to [packages]")
+        version = None
+    elif version != "":
+        version = check.string(version, path + ("version",), choices=choices)
+    if version is None:
+        ok = False
+    else:
+        out["version"] = version
+    if "databases" in table:
+        out["databases"] = check.string_list(table["databases"], path + ("databases",), check=name_ok)
+    if "users" in table:
+        users = []
+        if not isinstance(table["users"], list):
+            check.problem(path + ("users",), f"expected a list of tables, found {_describe(table['users'])}",
+                          'e.g. users = [{ name = "shop", password = "shop", databases = ["shop"] }]')
+            ok = False
+        else:
+            for index, item in enumerate(table["users"]):
+                user_path = path + ("users", str(index))
+                entry = check.table(item, user_path, USER_KEYS)
+                if not isinstance(item, dict):
+                    ok = False
+                    continue
+                if "name" not in entry:
+                    check.problem(user_path, "missing required key `name`")
+                    ok = False
+                    continue
+                user_name = check.string(entry["name"], user_path + ("name",))
+                if user_name is None or not name_ok(user_name, user_path + ("name",)):
+                    ok = False
+                    continue
+                password = entry.get("password")
+                if password is not None:
+                    password = check.string(password, user_path + ("password",))
+                    if password is not None and any(c < " " for c in password):
+                        check.problem(user_path + ("password",), "control characters cannot be part of a password")
+                        password = None
+                    ok = ok and password is not None
+                password_env = entry.get("password_env")
+                if password_env is not None:
+                    password_env = check.string(password_env, user_path + ("password_env",), pattern=ENV_NAME,
+                                                what="an environment variable name (e.g. a secret's name)")
+                    ok = ok and password_env is not None
+                if password is not None and password_env is not None:
+                    check.problem(user_path, "give either `password` or `password_env`, not both")
+                    ok = False
+                databases = check.string_list(entry.get("databases", []), user_path + ("databases",), check=name_ok)
+                users.append(DbUser(user_name, password, password_env, databases))
+        out["users"] = tuple(users)
+    if "settings" in table:
+        raw = table["settings"]
+        if not isinstance(raw, dict):
+            check.problem(path + ("settings",), f"expected a table of name = value, found {_describe(raw)}")
+            ok = False
+        else:
+            settings = {}
+            for key, value in raw.items():
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
+                    check.problem(path + ("settings", key), f"expected a setting name, found {key!r}")
+                    ok = False
+                elif isinstance(value, (dict, list)) or (isinstance(value, str) and any(c < " " for c in value)):
+                    check.problem(path + ("settings", key), f"expected a string, number or boolean on one line, "
+                                  f"found {_describe(value)}")
+                    ok = False
+                else:
+                    settings[key] = value
+            out["settings"] = settings
+    if "extensions" in table:
+        out["extensions"] = check.string_list(
+            table["extensions"], path + ("extensions",),
+            check=lambda item, p: _attr_path_ok(check, item, p) if "." not in item else
+            bool(check.problem(p, f"expected an attribute of postgresql.pkgs such as `postgis`, found {item!r}")))
+    if "init_sql" in table:
+        out["init_sql"] = check.string_list(table["init_sql"], path + ("init_sql",),
+                                            check=lambda item, p: _inside_path_ok(check, item, p))
+    if "export" in table:
+        raw = table["export"]
+        if not isinstance(raw, dict):
+            check.problem(path + ("export",), f"expected a table of VARIABLE = \"NEW_NAME\", found {_describe(raw)}")
+            ok = False
+        else:
+            export = {}
+            for key, value in raw.items():
+                key_path = path + ("export", key)
+                if key not in schema.exports:
+                    check.problem(key_path, f"`{schema.name}` exports no `{key}`",
+                                  _did_you_mean(key, schema.exports) or f"it exports {', '.join(schema.exports)}")
+                    ok = False
+                    continue
+                new = check.string(value, key_path, pattern=ENV_NAME,
+                                   what='a variable name to export it as (or "" to not export it)') \
+                    if value != "" else ""
+                if new is None or new in RESERVED_ENV:
+                    if new is not None:
+                        check.problem(key_path, f"`{new}` is managed by the shell, nix or nixenv")
+                    ok = False
+                    continue
+                export[key] = new
+            out["export"] = export
+    if "management_port" in table:
+        port = _port(check, table["management_port"], path + ("management_port",))
+        ok = ok and port is not False
+        out["management_port"] = port if port is not False else None
+    for key in ("config_file", "config_text"):
+        if key in table:
+            value = check.string(table[key], path + (key,))
+            if value is not None and key == "config_file" and not _inside_path_ok(check, value, path + (key,)):
+                value = None
+            ok = ok and value is not None
+            out[key] = value
+    if schema.name == "nginx" and ("config_file" in table) == ("config_text" in table):
+        check.problem(path, "an nginx preset needs exactly one of `config_file` (a path) or `config_text`",
+                      'e.g. config_file = "deploy/nginx.dev.conf"')
+        ok = False
+    return out if ok else None
+
+
+def _inside_path_ok(check: _Checker, item: str, path: KeyPath) -> bool:
+    """A relative path that stays inside the project (no `..` climbing out of it)."""
+    if not _relative_path_ok(check, item, path):
+        return False
+    depth = 0
+    for part in item.split("/"):
+        depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
+        if depth < 0:
+            check.problem(path, f"{item!r} leaves the project directory", "use a path inside the project")
+            return False
+    return True
 
 
 def _port(check: _Checker, raw: Any, path: KeyPath) -> int | bool:
