@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nixconf import private_nix_env  # noqa: E402
 from standin import make_standin  # noqa: E402
 
 INSTALL = {
@@ -47,11 +48,21 @@ def require(*tools: str) -> None:
                         "(`bash .ci/run` installs everything the tests need)", pytrace=False)
 
 
-NIX_CONFIG = "experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\nwarn-dirty = false"
+@pytest.fixture(scope="session", autouse=True)
+def nix_conf(tmp_path_factory) -> dict[str, str]:
+    """nix's whole configuration for the session (tests/nixconf.py: flakes, no sandbox, no
+    substituter, no build users), in os.environ so that every nix call sees it, also those of
+    tests that run nix with the inherited environment: /etc/nix/nix.conf,
+    ~/.config/nix/nix.conf and the caller's NIX_CONFIG change nothing."""
+    values = private_nix_env(tmp_path_factory.mktemp("nix-conf"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in values.items():
+            patch.setenv(name, value)
+        yield values
 
 
 @pytest.fixture(scope="session")
-def standin(tmp_path_factory) -> Path:
+def standin(tmp_path_factory, nix_conf) -> Path:
     """The stand-in nixpkgs flake (path) for --override-input."""
     require("nix")
     return make_standin(tmp_path_factory.mktemp("standin-nixpkgs"))
@@ -65,7 +76,7 @@ def home(tmp_path) -> Path:
 
 
 @pytest.fixture
-def env(home, standin) -> dict[str, str]:
+def env(home, standin, nix_conf) -> dict[str, str]:
     """Environment for running nixenv, nix and direnv in isolation, offline."""
     e = {k: v for k, v in os.environ.items() if not k.startswith(("DIRENV_", "NIXENV_", "SOPS_", "VIRTUAL_ENV"))}
     e.update(
@@ -74,7 +85,7 @@ def env(home, standin) -> dict[str, str]:
         XDG_DATA_HOME=str(home / ".local/share"),
         XDG_CACHE_HOME=str(home / ".cache"),
         XDG_STATE_HOME=str(home / ".local/state"),
-        NIX_CONFIG=NIX_CONFIG,
+        **nix_conf,
         NIXENV_NIX_ARGS=f"--override-input nixpkgs path:{standin}",
         DIRENV_LOG_FORMAT="",
         GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
