@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +22,7 @@ from nixenv.app.procfile import parse_procfile, procfile_problems
 from nixenv.services.env import program_of
 from nixenv.services.reconcile import exec_form, files_for, service_files
 from nixenv.services.logs import formatter, merged, parse_line
-from nixenv.services.s6 import TAI_OFFSET, parse_status
+from nixenv.services.s6 import TAI_OFFSET, StatusFormatError, parse_status
 
 
 def toml_str(value: str) -> str:
@@ -54,7 +56,39 @@ def test_parse_status_decodes_s6_2_11_layout():
     assert dead is not None and not dead.up and dead.finishing and dead.exit_code == 4 and dead.signal is None
     killed = parse_status(stamp + ready + struct.pack(">QHB", 0, 9, 0))
     assert killed is not None and killed.signal == 9 and killed.exit_code is None
-    assert parse_status(b"short") is None
+    with pytest.raises(StatusFormatError, match="a 5-byte status record"):
+        parse_status(b"short")
+    with pytest.raises(StatusFormatError, match="a 36-byte status record"):
+        parse_status(data + b"\0")
+
+
+S6_RECORDS = Path(__file__).resolve().parent / "fixtures" / "s6-status"
+
+
+def _svstat_line(st) -> str:
+    """What `s6-svstat -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum` prints.
+    normallyup is not in the record (it means: no ./down file), and every recorded directory had one."""
+    def tf(value: bool) -> str:
+        return "true" if value else "false"
+    signum = st.signal
+    return " ".join([tf(st.up), tf(st.want_up), "false", tf(st.ready), tf(st.paused and st.pid != 0),
+                     str(st.pid if st.up else -1), str(-1 if st.exit_code is None else st.exit_code),
+                     "NA" if signum is None else "SIG" + signal.Signals(signum).name[3:],
+                     str(-1 if signum is None else signum)])
+
+
+@pytest.mark.parametrize("record", sorted(S6_RECORDS.glob("*/*.status")), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_parse_status_matches_each_s6_release_s6_svstat(record):
+    """Real records of s6 2.11.3.2, 2.13.2.0 (43 bytes, with the pgid) and 2.15.0.0 decode to what
+    that release's own s6-svstat printed for them."""
+    st = parse_status(record.read_bytes())
+    assert _svstat_line(st) == record.with_suffix(".svstat").read_text().strip()
+
+
+def test_every_recorded_s6_release_and_state_is_checked():
+    records = sorted(S6_RECORDS.glob("*/*.status"))
+    assert {p.parent.name for p in records} == {"2.11.3.2", "2.13.2.0", "2.15.0.0"}
+    assert len(records) == 15 and {len(p.read_bytes()) for p in records} == {35, 43}
 
 
 # ------------------------------------------------------------------------------ commands

@@ -49,10 +49,10 @@ def files_for(cfg: Config, service: Service) -> list[GeneratedFile]:
     base = f"{SERVICES_DIR}/{name}"
     env = {**cfg.env, **service.env}
     ready = service.ready
-    stop_ms = int(service.stop_timeout * 1000)
+    stop_ms = int(service.timeout * 1000)
     ctx = dict(name=name, port=service.port, env=env, ready=ready is not None, cwd=service.cwd,
-               command=exec_form(service.command), restart=service.restart, stop_signal=service.stop_signal,
-               group_wait_ticks=max(1, int(service.stop_timeout * 10)), max_delay=MAX_BACKOFF,
+               command=exec_form(service.command), restart=service.restart, stop_signal=service.signal,
+               group_wait_ticks=max(1, int(service.timeout * 10)), max_delay=MAX_BACKOFF,
                stable_after=STABLE_AFTER)
     out = [
         GeneratedFile(f"{base}/run", render("s6/run.j2", **ctx), 0o755, None),
@@ -61,7 +61,7 @@ def files_for(cfg: Config, service: Service) -> list[GeneratedFile]:
         GeneratedFile(f"{base}/timeout-kill", f"{stop_ms}\n", 0o644, None),
         # finish may wait for the process group and sleep through the backoff
         GeneratedFile(f"{base}/timeout-finish", f"{stop_ms + (MAX_BACKOFF + 5) * 1000}\n", 0o644, None),
-        GeneratedFile(f"{base}/down-signal", f"SIG{service.stop_signal}\n", 0o644, None),
+        GeneratedFile(f"{base}/down-signal", f"SIG{service.signal}\n", 0o644, None),
         GeneratedFile(f"{base}/log/run", render("s6/log-run.j2", name=name, size=LOG_SIZE, keep=LOG_KEEP),
                       0o755, None),
         GeneratedFile(f"{base}/log/notification-fd", "3\n", 0o644, None),

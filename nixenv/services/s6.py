@@ -16,14 +16,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nixenv.support.errors import NixenvError
+
 # skalibs' TAI64N labels: 2^62 + TAI seconds; TAI = UTC + 37 s since 2017 (10 + 27 leap seconds).
 TAI_OFFSET = (1 << 62) + 37
 SCANNER_CTL = ".s6-svscan/control"
 
 
+# Sizes of supervise/status (skarnet s6 src/libs6/s6_svstatus_pack.c, S6_SVSTATUS_SIZE):
+# 35 bytes up to 2.12 and again from 2.14.0.0; 43 bytes in 2.13.0.0-2.13.2.0, which inserted the
+# process group id (8 bytes) after the pid (added in s6 commit 15e3e40, removed in 43253d3).
+# Checked against real records of 2.11.3.2, 2.13.2.0 and 2.15.0.0 (tests/fixtures/s6-status).
+STATUS_SIZES = {35: 32, 43: 40}  # record size -> offset of the wait status
+
+
+class StatusFormatError(NixenvError):
+    """A supervise/status record of a size no s6 release from 2.11 to 2.15 writes."""
+
+
 @dataclass(frozen=True)
 class SvStatus:
-    """supervise/status (35 bytes in s6 2.11): stamp, readystamp, pid, wait status, flags."""
+    """supervise/status: stamp, readystamp, pid, [pgid,] wait status, flags."""
 
     since: float  # unix time of the last up/down transition
     ready_since: float
@@ -32,19 +45,34 @@ class SvStatus:
     paused: bool
     finishing: bool
     want_up: bool
-    ready: bool
+    ready_flag: bool  # s6 keeps this bit after the service went down: see `ready`
 
     @property
     def up(self) -> bool:
         return self.pid != 0 and not self.finishing
 
     @property
+    def ready(self) -> bool:
+        """As s6-svstat's `ready`: true only while the service is up and notified readiness."""
+        return self.up and self.ready_flag
+
+    @property
+    def never_started(self) -> bool:
+        # s6 >= 2.13.2.0 writes pid 0 with the paused bit before the first start; older
+        # releases never write that combination, so the rule holds for every version
+        return self.pid == 0 and not self.finishing and self.paused
+
+    @property
     def exit_code(self) -> int | None:
-        return (self.wstat >> 8) & 0xFF if self.wstat & 0x7F == 0 else None
+        if self.up or self.never_started or self.wstat & 0x7F:
+            return None
+        return (self.wstat >> 8) & 0xFF
 
     @property
     def signal(self) -> int | None:
-        return self.wstat & 0x7F if self.wstat & 0x7F else None
+        if self.up or self.never_started or self.wstat & 0x7F in (0, 0x7F):
+            return None
+        return self.wstat & 0x7F
 
 
 def _tai(data: bytes) -> float:
@@ -52,20 +80,29 @@ def _tai(data: bytes) -> float:
     return seconds - TAI_OFFSET + nanos / 1e9 if seconds else 0.0
 
 
-def parse_status(data: bytes) -> SvStatus | None:
-    if len(data) < 35:
-        return None
-    pid, wstat, flags = struct.unpack(">QHB", data[24:35])
+def parse_status(data: bytes, where: Path | str = "supervise/status") -> SvStatus:
+    """Decode a status record of any s6 from 2.11 to 2.15; another size is an error, never a guess."""
+    offset = STATUS_SIZES.get(len(data))
+    if offset is None:
+        raise StatusFormatError(
+            f"{where}: a {len(data)}-byte status record; s6 2.11 to 2.15 write 35 bytes (43 in 2.13.x): "
+            "this s6 is not supported, report its version (`s6-svscan -h` or your package manager)")
+    (pid,) = struct.unpack(">Q", data[24:32])
+    wstat, flags = struct.unpack(">HB", data[offset:offset + 3])
     return SvStatus(since=_tai(data[0:12]), ready_since=_tai(data[12:24]), pid=pid, wstat=wstat,
                     paused=bool(flags & 1), finishing=bool(flags & 2), want_up=bool(flags & 4),
-                    ready=bool(flags & 8))
+                    ready_flag=bool(flags & 8))
 
 
 def read_status(service_dir: Path) -> SvStatus | None:
+    """The service's status; None when s6 has not written one (yet). s6 writes status.new and
+    renames it, so a partial record is never read."""
+    path = service_dir / "supervise" / "status"
     try:
-        return parse_status((service_dir / "supervise" / "status").read_bytes())
+        data = path.read_bytes()
     except OSError:
         return None
+    return parse_status(data, path)
 
 
 def write_fifo(path: Path, data: bytes) -> bool:

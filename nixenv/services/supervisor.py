@@ -230,8 +230,8 @@ def _stop(cfg: Config, lay: Layout, names: Sequence[str], *, exit_supervisors: b
     for name in names:
         d = lay.service(name)
         service = cfg.services.get(name)
-        sig = service.stop_signal if service else s6._read_text(d / "down-signal", "SIGTERM").removeprefix("SIG")
-        timeout = service.stop_timeout if service else s6.read_ms(d / "timeout-kill", 10_000) / 1000
+        sig = service.signal if service else s6._read_text(d / "down-signal", "SIGTERM").removeprefix("SIG")
+        timeout = service.timeout if service else s6.read_ms(d / "timeout-kill", 10_000) / 1000
         info[procs.service_marker(d)] = (name, d, sig, timeout)
         _touch(d / "data/stopping")  # tells finish not to apply the restart policy
         s6.control(d, "dx" if exit_supervisors else "d")
