@@ -316,6 +316,11 @@ def parse(text: str, *, root: Path, file: str = CONFIG_NAME) -> Config:
     python = _python(check, raw["python"]) if "python" in raw else None
     node = _node(check, raw["node"]) if "node" in raw else None
     env = check.env_table(raw.get("env", {}), ("env",), through_nix=True)
+    for key, value in env.items():
+        if SERVICE_REF.search(value):
+            check.problem(("env", key), "`${services.NAME.port}` is not available in [env] (it goes into the "
+                          "committed flake, and ports are chosen per machine)",
+                          "set it in the service's env, or use the variables the preset exports (e.g. DATABASE_URL)")
     secrets = _secrets(check, raw["secrets"]) if "secrets" in raw else None
     services = _services(check, raw.get("services", {}))
     scripts = _scripts(check, raw.get("scripts", {}))
@@ -763,8 +768,51 @@ def _ready(check: _Checker, raw: Any, path: KeyPath) -> Ready | bool:
     return False if command is None else Ready("command", command)
 
 
+# `${services.NAME.port}` / `${services.NAME.host}` in a service's env values and command: the
+# port the service gets natively (chosen per project for presets) and its host (127.0.0.1)
+SERVICE_REF = re.compile(r"\$\{services\.([^}]+)\.(port|host)\}")
+
+
+def exported_names(service: Service) -> dict[str, str]:
+    """A preset service's exported variables: its schema's names, renamed by `export`."""
+    if service.preset is None:
+        return {}
+    out = {}
+    for name in PRESETS[service.preset].exports:
+        new = service.export.get(name, name)
+        if new:
+            out[name] = new
+    return out
+
+
 def _check_service_graph(check: _Checker, services: dict[str, Service]) -> None:
     names = list(services)
+    exporters: dict[str, str] = {}
+    for service in services.values():
+        clashes: dict[str, list[str]] = {}
+        for new in exported_names(service).values():
+            if new in exporters:
+                clashes.setdefault(exporters[new], []).append(new)
+            else:
+                exporters[new] = service.name
+        for other, clashing in clashes.items():
+            prefix = re.sub(r"[^A-Za-z0-9_]", "_", service.name).upper()
+            renames = ", ".join(f'{n} = "{prefix}_{n}"' for n in clashing)
+            check.problem(("services", service.name, "preset"),
+                          f"services {other!r} and {service.name!r} both export {', '.join(clashing)}",
+                          f"rename them in one of them: export = {{ {renames} }}")
+    for service in services.values():
+        texts = [(("services", service.name, "command"), service.command)]
+        texts += [(("services", service.name, "env", key), value) for key, value in service.env.items()]
+        for path, text in texts:
+            for match in SERVICE_REF.finditer(text):
+                target, what = match.groups()
+                if target not in services:
+                    check.problem(path, f"`{match.group(0)}` names no service", _did_you_mean(target, names)
+                                  or f"known services: {', '.join(names)}")
+                elif what == "port" and services[target].port is None and services[target].preset is None:
+                    check.problem(path, f"`{match.group(0)}`: service {target!r} has no port",
+                                  f"give [services.{target}] a port")
     for service in services.values():
         for index, dep in enumerate(service.depends_on):
             if dep not in services:
