@@ -157,11 +157,13 @@ def ide() -> None:
 
 
 def _register_subcommands() -> None:
+    from nixenv.cli.importer import import_app
     from nixenv.cli.secrets import secrets_app
     from nixenv.cli.services import services_app
 
     app.add_typer(services_app, name="services", help="Run the project's services under s6.")
     app.add_typer(secrets_app, name="secrets", help="Secrets encrypted with sops and age.")
+    app.add_typer(import_app, name="import", help="Import services from another tool's files (docker compose).")
 
 
 _register_subcommands()

@@ -600,8 +600,8 @@ class _Mapper:
             self.note(service, f"{what}: stored in the encrypted secrets file as {stored}, not in nixenv.toml",
                       "secret")
         else:
-            self.note(service, f"{what}: a secret, left out of nixenv.toml; run `nixenv secrets init` and import "
-                      f"again to store it (or `nixenv secrets set {stored}`)", "secret")
+            self.note(service, f"{what}: a secret, left out of nixenv.toml; run `nixenv secrets init`, then "
+                      f"`nixenv import compose --force` to store it (or `nixenv secrets set {stored}`)", "secret")
         return stored
 
     # ----------------------------------------------------------------- hostnames
