@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from nixenv.compose.load import find_compose_files, load_project
+from nixenv.compose.mapping import map_project
 from nixenv.config.load import CONFIG_NAME, DEFAULT_NIXPKGS
 from nixenv.app.detect import Detection, detect
 from nixenv.support.errors import NixenvError
@@ -36,6 +38,7 @@ class InitResult:
     gitignore: list[str]
     report: Any  # generate.Report
     in_git: bool
+    compose_report: tuple[str, ...] = ()  # what the compose file's services became
 
 
 def project_name(root: Path) -> str:
@@ -78,7 +81,7 @@ def build_document(root: Path, found: Detection) -> dict[str, Any]:
     return doc
 
 
-def render_document(doc: dict[str, Any], found: Detection) -> str:
+def render_document(doc: dict[str, Any], found: Detection, *, from_compose: bool = False) -> str:
     import tomli_w
 
     text = tomli_w.dumps(doc)
@@ -95,7 +98,9 @@ def render_document(doc: dict[str, Any], found: Detection) -> str:
                 lines.append(f"# detected: {reason}")
         elif line.startswith("[services."):
             if found.service_reasons and not any(l.startswith("[services.") for l in lines):
-                lines.append("# detected from Procfile; ports follow foreman's convention (5000, 5100, ...)")
+                lines.append("# imported from the compose file (`nixenv import compose --dry-run` shows the report)"
+                             if from_compose else
+                             "# detected from Procfile; ports follow foreman's convention (5000, 5100, ...)")
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -115,7 +120,17 @@ def ensure_gitignore(root: Path, entries: tuple[str, ...] = GITIGNORE_ENTRIES) -
     return [f".gitignore: added {', '.join(missing)}"]
 
 
-def init(root: Path, *, force: bool = False) -> InitResult:
+def _with_compose(root: Path, found: Detection, compose: Sequence[Path]) -> tuple[Detection, tuple[str, ...]]:
+    """A compose file's services replace the Procfile's (a Procfile is usually Heroku's production)."""
+    files = list(compose) or find_compose_files(root)
+    if not files:
+        return found, ()
+    result = map_project(load_project(files))
+    reason = f"services from {', '.join(f.name for f in files)}" + (" (the Procfile's were not used)" if found.services else "")
+    return replace(found, services=dict(result.services), service_reasons=(reason,)), tuple(result.report)
+
+
+def init(root: Path, *, force: bool = False, compose: Sequence[Path] = ()) -> InitResult:
     from nixenv.config import load as config
     from nixenv.support.files import intent_to_add
     from nixenv.app.generate import generate
@@ -126,9 +141,9 @@ def init(root: Path, *, force: bool = False) -> InitResult:
     if target.exists() and not force:
         raise NixenvError(f"{target} already exists; edit it and run `nixenv generate`, "
                           "or run `nixenv init --force` to replace it")
-    found = detect(root)
+    found, compose_report = _with_compose(root, detect(root), compose)
     doc = build_document(root, found)
-    text = render_document(doc, found)
+    text = render_document(doc, found, from_compose=bool(compose_report))
     cfg = config.parse(text, root=root)  # never write a file we would not accept
     write_atomic(target, text)
     entries = GITIGNORE_ENTRIES + ((".venv/",) if found.python else ()) + (("node_modules/",) if found.node else ())
@@ -139,4 +154,5 @@ def init(root: Path, *, force: bool = False) -> InitResult:
     detections = found.reasons or ["nothing to detect: an empty environment (add [packages], [python], [node] ...)"]
     from nixenv.support.files import git_toplevel
 
-    return InitResult(target, detections, gitignore, report, in_git=git_toplevel(root) is not None)
+    return InitResult(target, detections, gitignore, report, in_git=git_toplevel(root) is not None,
+                      compose_report=compose_report)

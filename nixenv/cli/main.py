@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import List
 
 import typer
 
@@ -52,13 +53,17 @@ def echo(text: str = "", err: bool = False) -> None:
 def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing nixenv.toml."),
     directory: Path = typer.Option(Path("."), "--dir", "-C", help="Project directory."),
+    compose: List[Path] = typer.Option([], "--compose", help="Take the services from this compose file (repeat to "
+                                       "merge several); default: compose.yaml, docker-compose.yml ... when present."),
 ) -> None:
     """Detect the project, write nixenv.toml, then generate flake.nix, .envrc and the rest."""
     from nixenv.app import init as init_mod
 
-    result = init_mod.init(directory.resolve(), force=force)
+    result = init_mod.init(directory.resolve(), force=force, compose=[c.resolve() for c in compose])
     for line in result.detections:
         echo(f"  detected: {line}")
+    for line in result.compose_report:
+        echo(f"  compose: {line}")
     echo(f"wrote {result.config_path.name}")
     for line in result.gitignore:
         echo(line)
