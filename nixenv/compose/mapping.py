@@ -30,6 +30,7 @@ ONE_SHOT_COMMAND = re.compile(
     r"compilemessages|npm\s+(ci|install)|yarn\s+install|pnpm\s+install|pip\s+install)\b")
 _SYSTEM_DIRS = ("/usr/local/bin/", "/usr/local/sbin/", "/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/")
 _HOST_FLAG = re.compile(r"^(--?[A-Za-z-]*host(name)?|-h|-H)$", re.IGNORECASE)
+_HOSTISH = re.compile(r"HOST|SERVER|ADDR|_URL$|_DSN$|ENDPOINT|BROKER", re.IGNORECASE)
 _HOSTLIKE_SUFFIXES = ("_HOST", "_HOSTNAME", "_SERVER", "_ADDR", "_ADDRESS")
 
 # what a preset's image reads from its environment: (users, passwords, databases) per preset
@@ -284,6 +285,7 @@ class _Mapper:
                 table["users"] = [entry]
                 details.append(f"user {name}")
         consumed = {n for group in keys.values() for n in group}
+        unread: list[str] = []
         for name, value in env.items():
             if name in consumed or name in _PRESET_ENV_SILENT:
                 continue
@@ -294,8 +296,10 @@ class _Mapper:
                 self.note(svc.name, f"{name}: a password file inside the container; store the password with "
                           f"`nixenv secrets set NAME` and use `password_env` in `users`")
             else:
-                self.note(svc.name, f"{name}: read by the {preset} image's entrypoint, not carried over; "
-                          f"use `settings` for server settings")
+                unread.append(name)
+        if unread:
+            self.note(svc.name, f"{', '.join(unread)}: container environment the {preset} preset does not read; "
+                      "not carried over (server settings go in `settings`)")
 
     def _preset_command(self, svc: ComposeService, preset: str, table: dict[str, Any]) -> None:
         if svc.command is None and svc.entrypoint is None:
@@ -545,6 +549,8 @@ class _Mapper:
         original = dict(svc.environment)
         for name, value in original.items():
             where = svc.env_sources.get(name, "environment")
+            if where.startswith("env_file "):
+                where = "env_file " + self._rel(Path(where[9:]))
             if value is None:
                 self.note(svc.name, f"{name} ({where}): no value in compose (docker takes it from the shell); "
                           "set it in [env], a dotenv file or the secrets")
@@ -566,7 +572,7 @@ class _Mapper:
             if value and is_secret_name(name):
                 self._secret(svc.name, name, value, source=where)
                 continue
-            new = self._rewrite(svc.name, value, in_command=False)
+            new = self._rewrite(svc.name, value, in_command=False, variable=name)
             if new is None:
                 continue
             env[name] = new
@@ -588,7 +594,9 @@ class _Mapper:
                 user_of: str | None = None) -> str:
         """Record a secret; returns the name it is stored under."""
         stored = name
-        if name in self.secrets and self.secrets[name] != value:
+        if self.secrets.get(name) == value:
+            return name  # the same secret as another service's: stored (and reported) once
+        if name in self.secrets:
             stored = re.sub(r"[^A-Z0-9_]", "_", f"{service}_{name}".upper())
             if not user_of:
                 self.note(service, f"{name}: {self.secret_owner[name]} has another value under that name; "
@@ -621,7 +629,7 @@ class _Mapper:
                 return f"${{services.{target}.port}}"
         return str(port)
 
-    def _rewrite(self, service: str, text: str, *, in_command: bool) -> str:
+    def _rewrite(self, service: str, text: str, *, in_command: bool, variable: str = "") -> str:
         if not self.hosts:
             return text
         names = "|".join(re.escape(h) for h in sorted(self.hosts, key=len, reverse=True))
@@ -648,7 +656,9 @@ class _Mapper:
 
         new = re.sub(host + r":(?P<port>\d+)\b", host_port, text)
         new = re.sub(r"(?P<pre>://(?:[^/@\s]*@)?)" + host + r"(?=[/?#\s\"']|$)", url_host, new)
-        if not in_command and new == text and text in self.hosts:
+        # a bare value equal to a service name is a hostname only in a variable named like one
+        # (DB_HOST=postgres), not QUEUE=beat next to a service called beat
+        if not in_command and new == text and text in self.hosts and _HOSTISH.search(variable):
             target_of(text)
             new = "127.0.0.1"
         if in_command:
