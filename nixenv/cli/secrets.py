@@ -218,3 +218,21 @@ def check() -> None:
     if not result.ok:
         raise typer.Exit(1)
     _echo(f"secrets ok ({result.scanned} tracked files scanned)")
+
+
+@secrets_app.command()
+def lock(all_projects: bool = typer.Option(False, "--all", help="Forget the cached secrets of every project, not only this one.")) -> None:
+    """Forget the decrypted secrets cached in your kernel keyring: the next shell entry decrypts again."""
+    from nixenv.secrets import keyring
+
+    if all_projects:
+        count = keyring.forget()
+    else:
+        cfg = _config()
+        if cfg.secrets is None:
+            raise NixenvError(f"{cfg.root / 'nixenv.toml'} has no [secrets] table: nothing to lock (use --all for every project)")
+        count = keyring.forget(cfg.root / cfg.secrets.file)
+    if not keyring.available():
+        _echo("no kernel keyring here (keyctl missing or refused): nothing is cached, secrets are decrypted on every entry")
+    else:
+        _echo(f"forgot {count} cached secrets {'entry' if count == 1 else 'entries'}; the next entry runs sops again")
