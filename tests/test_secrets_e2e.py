@@ -248,7 +248,7 @@ def shared_project(tmp_path_factory):
 
         secrets_toml.write_recipients(project / "nixenv.toml", "age", add=key.recipient)
         cfg = config.load(project)
-        secrets._write_sops_config(cfg)
+        secrets.write_sops_config(cfg)
         write_atomic(project / "secrets.env", secrets_sops.encrypt({}, root=project, file="secrets.env"))
         yield cfg, tmpdir
     finally:
@@ -732,7 +732,18 @@ def test_error_messages_name_the_file_and_fix_never_a_value(team, tmp_path):
     assert "secrets.env" in fails("get", "OTHER")
     # not encrypted at all
     path.write_text("TOKEN=zq-value-8812\n")
-    assert "not a sops-encrypted file" in fails("get", "TOKEN")
+    assert "not sops-encrypted" in fails("get", "TOKEN")
+    # truncated (a write cut short) and MAC-less: called damaged, never "plaintext" or "empty"
+    for damaged in (good[: len(good) // 2], good[: good.index("sops_mac=")],
+                    "".join(line for line in good.splitlines(keepends=True) if not line.startswith("sops_mac="))):
+        path.write_text(damaged)
+        for args in (("get", "TOKEN"), ("list",), ("check",), ("set", "X"), ("rotate",)):
+            stderr = fails(*args)
+            assert "damaged" in stderr and "git checkout" in stderr, (args, stderr)
+            assert "import" not in stderr and "in clear" not in stderr, (args, stderr)
+    # tampered: `list` (no decryption needed for names) says so instead of listing silently
+    path.write_text("".join(lines))
+    assert "modified outside sops" in fails("list")
     path.write_text(good)
     # no sops on PATH: the install hint
     bindir = tmp_path / "bin"

@@ -249,15 +249,16 @@ def test_envrc_fragment_only_with_secrets(tmp_path):
     assert render("envrc/secrets.j2", cfg=without, secrets=secrets.envrc_context(without)).strip() == ""
 
 
-def test_memory_tmpdir_is_private_and_removed():
-    from nixenv.secrets.store import _is_tmpfs, memory_tmpdir
+def test_private_dir_is_private_in_ram_and_shredded():
+    from nixenv.secrets.editor import _is_tmpfs, private_dir
 
-    with memory_tmpdir() as path:
-        if path is not None:
-            assert _is_tmpfs(str(path)) and (path.stat().st_mode & 0o777) == 0o700
-    assert path is None or not path.exists()
+    with private_dir() as (path, in_memory):
+        assert (path.stat().st_mode & 0o777) == 0o700
+        assert in_memory == _is_tmpfs(str(path))
+        (path / "secrets.env").write_text("A=plain\n")
+    assert not path.exists()
     if Path("/dev/shm").is_dir() and _is_tmpfs("/dev/shm"):
-        assert path is not None, "a tmpfs exists here, so the editor's file must go there"
+        assert in_memory, "a tmpfs exists here, so the editor's file must go there"
 
 
 @pytest.mark.parametrize("file, ok", [("secrets.env", True), ("conf/it's a $x.env", True), ("s.txt", False),

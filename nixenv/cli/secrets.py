@@ -32,7 +32,7 @@ def _root() -> Path:
 @secrets_app.command()
 def init(yes: bool = typer.Option(False, "--yes", "-y", help="Create an age key without asking when you have none.")) -> None:
     """Find (or create) your age key, add it as a recipient, write .sops.yaml and an empty encrypted file."""
-    from nixenv.secrets import store as secrets
+    from nixenv.app import secrets as secrets_app_
     from nixenv.secrets import keys as secrets_keys
     from nixenv.cli.main import _print_report
 
@@ -55,7 +55,7 @@ def init(yes: bool = typer.Option(False, "--yes", "-y", help="Create an age key 
         created = True
         _echo(f"created age key {path} (mode 0600); public key: {key.recipient}")
         _echo("back it up: without it you cannot decrypt the secrets")
-    result = secrets.init(root, key, created_key=created)
+    result = secrets_app_.init(root, key, created_key=created)
     if result.added_recipient:
         _echo(f"added {result.recipient} to [secrets].age in nixenv.toml")
     _print_report(result.report)
@@ -123,18 +123,23 @@ def list_() -> None:
     """Print the secret names (never values; needs no key)."""
     from nixenv.secrets import store as secrets
 
-    for name in secrets.list_names(_config()):
+    listing = secrets.list_names(_config())
+    for name in listing.names:
         _echo(name)
+    for problem in listing.problems:
+        _echo(f"error: {problem}", err=True)
+    if listing.problems:
+        raise typer.Exit(1)
 
 
 @secrets_app.command()
 def edit() -> None:
-    """Edit the secrets in $SOPS_EDITOR / $EDITOR through sops (its temp file lives in RAM where possible)."""
+    """Edit the secrets in $SOPS_EDITOR / $EDITOR (the decrypted copy lives in RAM where possible, and is always removed)."""
     from nixenv.secrets import store as secrets
 
     result = secrets.edit(_config())
     if not result.in_memory:
-        _echo("note: no tmpfs here: sops's temporary plaintext file was in $TMPDIR (deleted again)", err=True)
+        _echo("note: no tmpfs here: the decrypted copy was in $TMPDIR (overwritten and deleted again)", err=True)
     _echo("saved" if result.changed else "no changes")
     for problem in result.problems:
         _echo(f"warning: {problem}", err=True)

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nixenv.config.load import Config
+from nixenv.secrets import dotenv as secrets_dotenv
+from nixenv.secrets import sops as secrets_sops
+from nixenv.support import proc
+from nixenv.support.files import git_toplevel
 
 # Shorter values ("1", "dev", "true") would match everywhere; they are not scanned for.
 MIN_SCAN_LENGTH = 4
@@ -29,10 +33,6 @@ class CheckResult:
 
 
 def check(cfg: Config) -> CheckResult:
-    from nixenv.secrets import dotenv as secrets_dotenv
-    from nixenv.secrets import sops as secrets_sops
-    from nixenv.support.files import git_toplevel
-
     result = CheckResult()
     if cfg.secrets is None:
         result.notes.append("no [secrets] in nixenv.toml: nothing to check")
@@ -47,6 +47,9 @@ def check(cfg: Config) -> CheckResult:
     except UnicodeDecodeError:
         result.problems.append(f"{file} is not a sops-encrypted dotenv file (not UTF-8 text)")
         return result
+    if info.damage:
+        result.problems.append(f"{file} is damaged: {info.damage}; restore it from git (`git checkout -- {file}`)")
+        return result
     if not info.has_metadata:
         result.problems.append(f"{file} is not encrypted (no sops metadata): encrypt it with "
                                f"`nixenv secrets import {file}` after moving it aside")
@@ -59,6 +62,9 @@ def check(cfg: Config) -> CheckResult:
         values = secrets_sops.decrypt(root=root, file=file)
     except secrets_sops.SecretsUnavailable:
         result.notes.append(f"none of your keys can decrypt {file}: skipped the scan of tracked files for its values")
+        return result
+    except secrets_sops.SopsError as exc:  # tampered with (MAC mismatch), ...
+        result.problems.append(str(exc))
         return result
     top = git_toplevel(root)
     if top is None:
@@ -92,7 +98,5 @@ def _needles(values: dict[str, str]) -> dict[str, tuple[bytes, ...]]:
 
 
 def _tracked(top: Path) -> list[Path]:
-    from nixenv.support import proc
-
     listing = proc.run(["git", "ls-files", "-z"], cwd=top).stdout
     return [top / name for name in listing.split("\0") if name]

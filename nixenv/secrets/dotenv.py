@@ -126,15 +126,20 @@ class EncryptedFile:
     names: tuple[str, ...]  # secret names, in file order
     clear: tuple[str, ...]  # names whose value is neither encrypted nor empty
     has_metadata: bool  # sops_mac and sops_version present
+    damage: str | None = None  # why the file looks cut off or stripped (a sops file that lost part of itself)
 
     @property
     def encrypted(self) -> bool:
-        return self.has_metadata and not self.clear
+        return self.has_metadata and not self.clear and self.damage is None
+
+
+_AGE_END = "-----END AGE ENCRYPTED FILE-----\\n"  # how sops's dotenv writes the end of a wrapped key
 
 
 def read_encrypted(text: str) -> EncryptedFile:
     names: list[str] = []
     clear: list[str] = []
+    cut: list[str] = []
     meta: dict[str, str] = {}
     lines = text.split("\n")
     for line in lines:
@@ -142,17 +147,46 @@ def read_encrypted(text: str) -> EncryptedFile:
         if sep and key.startswith(METADATA_PREFIX):
             meta[key] = value
     suffix = meta.get("sops_unencrypted_suffix", UNENCRYPTED_SUFFIX)
+    encrypted = 0
     for line in lines:
         if not line:
             continue
         if line.startswith("#"):
-            if not _ENC.match(line[1:]):
+            if _ENC.match(line[1:]):
+                encrypted += 1
+            elif line[1:].startswith("ENC["):
+                cut.append("(a comment)")
+            else:
                 clear.append("(a comment)")
             continue
         key, _, value = line.partition("=")
         if key.startswith(METADATA_PREFIX):
             continue
         names.append(key)
-        if value and not _ENC.match(value) and not (suffix and key.endswith(suffix)):
+        if _ENC.match(value):
+            encrypted += 1
+        elif value.startswith("ENC["):
+            cut.append(key)
+        elif value and not (suffix and key.endswith(suffix)):
             clear.append(key)
-    return EncryptedFile(tuple(names), tuple(clear), {"sops_mac", "sops_version"} <= set(meta))
+    has_metadata = {"sops_mac", "sops_version"} <= set(meta)
+    return EncryptedFile(tuple(names), tuple(clear), has_metadata, _damage(text, meta, cut, encrypted, has_metadata))
+
+
+def _damage(text: str, meta: dict[str, str], cut: list[str], encrypted: int, has_metadata: bool) -> str | None:
+    """Signs that a sops file lost part of itself (truncated by a failed write, or edited)."""
+    if cut:
+        return f"the encrypted value of {', '.join(cut)} is cut off (the file was truncated)"
+    wrapped = [k for k in meta if k.endswith("__map_enc")]
+    if any(k.startswith("sops_age__") and not meta[k].endswith(_AGE_END) for k in wrapped):
+        return "a wrapped data key is cut off (the file was truncated)"
+    if has_metadata:
+        if text and not text.endswith("\n"):
+            return "it ends in the middle of a line (the file was truncated)"
+        return None
+    if meta:
+        missing = [k for k in ("sops_mac", "sops_version") if k not in meta]
+        return f"its sops metadata lacks {' and '.join(missing)} (the file was truncated, or the MAC line removed)"
+    if encrypted:
+        return "it holds encrypted values but no sops metadata (the file was truncated)"
+    return None

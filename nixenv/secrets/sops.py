@@ -7,18 +7,22 @@ keys and files, never values) and never its stdout.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
-from nixenv.support import proc
+from nixenv.support import files, proc
 from nixenv.support.errors import NixenvError
 
 EXIT_NO_KEY = 128  # none of the user's keys can decrypt the data key
 EXIT_TAMPERED = 25  # MAC mismatch
 EXIT_NO_METADATA = 1  # also other generic errors
 EXIT_EDIT_UNCHANGED = 200
+SOPS_CONFIG = ".sops.yaml"
 
 
 class SopsError(NixenvError):
@@ -100,23 +104,83 @@ def extract(key: str, *, root: Path, file: str) -> str:
     return run_sops(["decrypt", "--input-type", "dotenv", "--extract", _key_path(key), file], root=root, file=file)
 
 
+@contextlib.contextmanager
+def updating(root: Path, file: str) -> Iterator[Path]:
+    """A work root where sops may rewrite `file` in place; committed over the real file on success.
+
+    sops writes in place (open with O_TRUNC, then write): a full disk, Ctrl-C or SIGKILL in
+    between leaves a truncated file and every secret is lost. So sops works on a copy in a
+    private directory beside the file (same filesystem), with a copy of .sops.yaml at the same
+    relative place so that creation rules match as in the project; the copy is fsynced and
+    renamed over the file only after sops succeeded. On any failure or signal the old file is
+    untouched; a directory left by SIGKILL is removed by the next write (files.sweep_temps).
+    Writers of one directory take turns (flock on the directory) so no update is lost."""
+    target = (root / file).resolve()
+    parent = target.parent
+    with locked(parent), contextlib.ExitStack() as stack:
+        mode = target.stat().st_mode & 0o7777
+        try:
+            work = stack.enter_context(files.work_dir(parent, target.name))
+            copy = work / file
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(target, copy)
+            if (root / SOPS_CONFIG).is_file():
+                shutil.copyfile(root / SOPS_CONFIG, work / SOPS_CONFIG)
+        except OSError as exc:
+            raise SopsError(f"could not copy {file} to change it safely ({exc.strerror}); "
+                            f"{file} is unchanged. Free some space in {parent} and try again.", 1) from None
+        yield work
+        try:
+            files.commit(copy, target, mode)
+        except OSError as exc:
+            raise SopsError(f"could not save {file} ({exc.strerror}); it is unchanged", 1) from None
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Writers of the secrets file's directory take turns (flock), and sweep what killed ones left."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        files.sweep_temps(directory)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def write_encrypted(root: Path, file: str, text: str) -> None:
+    """Replace the secrets file with `text` (already encrypted): atomic, in turn with other writers."""
+    target = (root / file).resolve() if (root / file).exists() else root / file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with locked(target.parent):
+        try:
+            files.write_atomic(target, text, 0o644)
+        except OSError as exc:
+            raise SopsError(f"could not save {file} ({exc.strerror}); it is unchanged", 1) from None
+
+
 def set_value(key: str, value: str, *, root: Path, file: str) -> None:
     """`sops set --value-stdin`: only this value changes; the data key and the others stay."""
-    run_sops(["set", "--input-type", "dotenv", "--output-type", "dotenv", "--value-stdin", file, _key_path(key)],
-             root=root, file=file, input=json.dumps(value))
+    with updating(root, file) as work:
+        run_sops(["set", "--input-type", "dotenv", "--output-type", "dotenv", "--value-stdin", file, _key_path(key)],
+                 root=work, file=file, input=json.dumps(value))
 
 
 def unset_value(key: str, *, root: Path, file: str) -> None:
-    run_sops(["unset", "--input-type", "dotenv", "--output-type", "dotenv", file, _key_path(key)], root=root, file=file)
+    with updating(root, file) as work:
+        run_sops(["unset", "--input-type", "dotenv", "--output-type", "dotenv", file, _key_path(key)],
+                 root=work, file=file)
 
 
-def updatekeys(*, root: Path, file: str) -> str:
-    return run_sops(["--config", ".sops.yaml", "updatekeys", "--yes", "--input-type", "dotenv", file],
-                    root=root, file=file)
-
-
-def rotate(*, root: Path, file: str) -> None:
-    run_sops(["rotate", "--in-place", "--input-type", "dotenv", "--output-type", "dotenv", file], root=root, file=file)
+def rekey(*, root: Path, file: str, rotate: bool) -> None:
+    """Re-wrap the data key for .sops.yaml's recipients (updatekeys), after a new data key
+    (rotate) when asked: one atomic change of the file."""
+    with updating(root, file) as work:
+        if rotate:
+            run_sops(["rotate", "--in-place", "--input-type", "dotenv", "--output-type", "dotenv", file],
+                     root=work, file=file)
+        run_sops(["--config", SOPS_CONFIG, "updatekeys", "--yes", "--input-type", "dotenv", file],
+                 root=work, file=file)
 
 
 def edit(*, root: Path, file: str, env: Mapping[str, str] | None = None) -> bool:

@@ -1,27 +1,36 @@
-"""sops + age secrets: `.sops.yaml`, the .envrc fragment, and `nixenv secrets …`.
+"""sops + age secrets: `.sops.yaml`, the .envrc fragment, and `nixenv secrets …` operations.
 
 The secrets file is a sops-encrypted dotenv file (default `secrets.env`), committed. Plaintext
 never touches the disk: values go to sops on stdin and come back on stdout, direnv loads them
-with `sops exec-env` into memory, services get them from `decrypted_env()`.
+with `sops exec-env` into memory, services get them from `decrypted_env()`; `edit` keeps its
+plaintext in a private directory it always removes (secrets/editor.py). Every write of the
+file is atomic (sops works on a copy, secrets/sops.py `updating`).
 
-Helpers live in small modules: `secrets_sops` (every sops command), `secrets_keys` (age key
-discovery/creation as sops does it), `secrets_dotenv` (what the format can hold),
-`secrets_toml` (layout-preserving edit of the recipient arrays), `secrets_check` (pre-commit).
+Helpers: `sops` (every sops command), `keys` (age key discovery/creation as sops does it),
+`dotenv` (what the format can hold), `editor` (`secrets edit`), `check` (pre-commit).
+Use cases that regenerate the project's files (`secrets init`) are in nixenv/app/secrets.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
-from dataclasses import dataclass, field
+import shlex
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Mapping
 
+from nixenv.config import load as config
 from nixenv.config.load import AGE_RECIPIENT, KMS_ARN, PGP_FINGERPRINT, Config
+from nixenv.secrets import dotenv as secrets_dotenv
+from nixenv.secrets import editor as secrets_editor
+from nixenv.secrets import sops as secrets_sops
+from nixenv.support import files, proc, tomledit
 from nixenv.support.errors import NixenvError
 from nixenv.support.files import GeneratedFile
+from nixenv.support.render import render
+from nixenv.support.text import did_you_mean
 
 SOPS_CONFIG = ".sops.yaml"
 
@@ -38,7 +47,6 @@ def sops_files(cfg: Config) -> list[GeneratedFile]:
     """.sops.yaml with a creation rule for the secrets file only."""
     if cfg.secrets is None:
         return []
-    from nixenv.support.render import render
 
     s = cfg.secrets
     text = render("sops.yaml.j2", file=s.file, path_regex="^" + go_regex_escape(s.file) + "$",
@@ -71,11 +79,9 @@ def service_command(cfg: Config, argv: list[str], env: Mapping[str, str] | None 
       dies at start; `services_env.wrap_with_secrets` then starts the services without
       secrets and prints that line as a warning. Nothing decrypted here is kept or written.
     """
-    import shlex
 
     if cfg.secrets is None or not (cfg.root / cfg.secrets.file).exists():
         return list(argv)
-    import shutil
 
     if shutil.which("sops", path=(os.environ if env is None else env).get("PATH")) is not None:
         decrypted_env(cfg, env=env)  # raises SecretsUnavailable early; the values are dropped
@@ -99,10 +105,7 @@ def decrypted_env(cfg: Config, env: Mapping[str, str] | None = None) -> dict[str
     """
     if cfg.secrets is None or not (cfg.root / cfg.secrets.file).exists():
         return {}
-    from nixenv.support import proc
-    from nixenv.secrets import sops as secrets_sops
 
-    import shutil
 
     if shutil.which("sops", path=(os.environ if env is None else env).get("PATH")) is None:
         raise secrets_sops.SecretsUnavailable(
@@ -113,7 +116,7 @@ def decrypted_env(cfg: Config, env: Mapping[str, str] | None = None) -> dict[str
 # --------------------------------------------------------------------------- helpers
 
 
-def _require(cfg: Config) -> tuple[Path, str]:
+def require(cfg: Config) -> tuple[Path, str]:
     """(root, secrets file relative to root); errors when secrets are not set up."""
     if cfg.secrets is None:
         raise NixenvError(f"{cfg.path.name} has no [secrets] table: run `nixenv secrets init` first")
@@ -121,24 +124,36 @@ def _require(cfg: Config) -> tuple[Path, str]:
 
 
 def _require_file(cfg: Config) -> tuple[Path, str]:
-    root, file = _require(cfg)
+    root, file = require(cfg)
     if not (root / file).exists():
         raise NixenvError(f"{file} does not exist yet: run `nixenv secrets init` to create it")
     return root, file
 
 
-def _encrypted_info(root: Path, file: str):
-    from nixenv.secrets import dotenv as secrets_dotenv
-
+def _encrypted_info(root: Path, file: str) -> secrets_dotenv.EncryptedFile:
     try:
         text = (root / file).read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise NixenvError(f"{file} is not UTF-8 text: it is not a sops dotenv file") from None
+        raise NixenvError(f"{file} is not UTF-8 text: it is not a sops dotenv file (damaged? restore it "
+                          f"from git: `git checkout -- {file}`)") from None
+    except IsADirectoryError:
+        raise NixenvError(f"{file} is a directory, not the secrets file: move it away") from None
     return secrets_dotenv.read_encrypted(text)
 
 
+def _check_intact(root: Path, file: str) -> secrets_dotenv.EncryptedFile:
+    """The file's structure, or a truthful error when it is damaged or not encrypted at all."""
+    info = _encrypted_info(root, file)
+    if info.damage:
+        raise NixenvError(f"{file} is damaged: {info.damage}. Restore it from git (`git checkout -- {file}`, "
+                          f"or `git log -- {file}` for an older copy)")
+    if not info.has_metadata:
+        raise NixenvError(f"{file} is not sops-encrypted (no sops metadata, no encrypted value): if it is a "
+                          f"plaintext .env, move it aside and encrypt it with `nixenv secrets import FILE`")
+    return info
+
+
 def validate_key(key: str) -> None:
-    from nixenv.secrets import dotenv as secrets_dotenv
 
     problem = secrets_dotenv.key_problem(key)
     if problem:
@@ -146,16 +161,14 @@ def validate_key(key: str) -> None:
 
 
 def validate_value(key: str, value: str) -> None:
-    from nixenv.secrets import dotenv as secrets_dotenv
 
     problem = secrets_dotenv.value_problem(value)
     if problem:
         raise NixenvError(f"{key}: {problem}; nothing was stored")
 
 
-def _write_sops_config(cfg: Config) -> None:
+def write_sops_config(cfg: Config) -> None:
     """Bring .sops.yaml up to date; refuse when it was edited by hand."""
-    from nixenv.support import files
 
     assert cfg.secrets is not None
     if not (cfg.secrets.age or cfg.secrets.pgp or cfg.secrets.kms):
@@ -182,102 +195,71 @@ def recipient_kind(key: str) -> str:
                       "(hex) or an AWS KMS key ARN (arn:aws:kms:…)")
 
 
-# --------------------------------------------------------------------------- init
-
-
-@dataclass
-class InitResult:
-    key_source: str
-    recipient: str
-    created_key: bool
-    added_recipient: bool
-    file: str
-    created_file: bool
-    report: object = None  # generate.Report
-    notes: list[str] = field(default_factory=list)
-
-
-def init(root: Path, key, *, created_key: bool) -> InitResult:
-    """Add `key` (a secrets_keys.AgeKey) as a recipient, generate, create the empty secrets file."""
-    from nixenv.config import load as config
-    from nixenv.app import generate
-    from nixenv.secrets import sops as secrets_sops
-    from nixenv.support import tomledit as secrets_toml
-    from nixenv.support.files import write_atomic
-
-    cfg = config.load(root)
-    recipient = key.recipient
-    added = cfg.secrets is None or recipient not in cfg.secrets.age
-    if added:
-        secrets_toml.write_recipients(cfg.path, "age", add=recipient)
-        cfg = config.load(root)
-    root, file = _require(cfg)
-    report = generate.generate(cfg)
-    _write_sops_config(cfg)
-    result = InitResult(key.source, recipient, created_key, added, file, False, report)
-    target = root / file
-    if not target.exists():
-        write_atomic(target, secrets_sops.encrypt({}, root=root, file=file), 0o644)
-        result.created_file = True
-    else:
-        try:
-            secrets_sops.updatekeys(root=root, file=file)
-        except secrets_sops.SecretsUnavailable:
-            result.notes.append(f"{file} exists but your key cannot decrypt it yet: ask a teammate to run "
-                                f"`nixenv secrets add-recipient {recipient}`")
-    return result
-
-
 # --------------------------------------------------------------------------- values
 
 
 def set_secret(cfg: Config, key: str, value: str) -> bool:
     """Store KEY=value; True when KEY is new."""
-    from nixenv.secrets import sops as secrets_sops
-
     validate_key(key)
     validate_value(key, value)
     root, file = _require_file(cfg)
-    new = key not in _encrypted_info(root, file).names
+    new = key not in _check_intact(root, file).names
     secrets_sops.set_value(key, value, root=root, file=file)
     return new
 
 
 def _require_name(root: Path, file: str, key: str) -> None:
-    names = _encrypted_info(root, file).names
+    names = _check_intact(root, file).names
     if key not in names:
-        from nixenv.config.load import _did_you_mean
-
-        hint = _did_you_mean(key, list(names))
+        hint = did_you_mean(key, list(names))
         known = f"known: {', '.join(names)}" if names else "it holds no secrets yet"
         raise NixenvError(f"no secret named {key!r} in {file} ({hint or known})")
 
 
 def get_secret(cfg: Config, key: str) -> str:
-    from nixenv.secrets import sops as secrets_sops
-
     root, file = _require_file(cfg)
     _require_name(root, file, key)
     return secrets_sops.extract(key, root=root, file=file)
 
 
 def unset_secret(cfg: Config, key: str) -> None:
-    from nixenv.secrets import sops as secrets_sops
-
     root, file = _require_file(cfg)
     _require_name(root, file, key)
     secrets_sops.unset_value(key, root=root, file=file)
 
 
-def list_names(cfg: Config) -> list[str]:
-    """Secret names, read from the encrypted file (no key needed)."""
+@dataclass(frozen=True)
+class Listing:
+    names: tuple[str, ...]
+    problems: tuple[str, ...]  # the file is damaged, tampered with, or holds values in clear
+    verified: bool  # the MAC was checked (a key was at hand)
+
+
+def list_names(cfg: Config) -> Listing:
+    """Secret names, read from the encrypted file (no key needed); checked when a key is at hand."""
     root, file = _require_file(cfg)
-    return list(_encrypted_info(root, file).names)
+    info = _encrypted_info(root, file)
+    problems = []
+    if info.damage:
+        problems.append(f"{file} is damaged: {info.damage}; restore it from git (`git checkout -- {file}`)")
+    elif not info.has_metadata:
+        problems.append(f"{file} is not sops-encrypted (no sops metadata)")
+    if info.clear:
+        problems.append(f"{file} holds values in clear, not encrypted by sops: {', '.join(info.clear)}")
+    verified = False
+    if not problems:
+        try:
+            secrets_sops.decrypt(root=root, file=file)
+            verified = True
+        except secrets_sops.SecretsUnavailable:
+            pass
+        except secrets_sops.SopsError as exc:
+            problems.append(str(exc))
+    return Listing(info.names, tuple(problems), verified)
 
 
 def problems_in(values: Mapping[str, str]) -> list[str]:
     """One line per key or value that cannot round-trip (names only, never values)."""
-    from nixenv.secrets import dotenv as secrets_dotenv
 
     out = []
     for key, value in values.items():
@@ -287,72 +269,20 @@ def problems_in(values: Mapping[str, str]) -> list[str]:
     return out
 
 
-@contextlib.contextmanager
-def memory_tmpdir() -> Iterator[Path | None]:
-    """A private directory in RAM (tmpfs) for sops's editor temp file, removed afterwards.
-
-    None when no tmpfs is available (macOS): sops then uses $TMPDIR and deletes its file."""
-    candidates = [os.environ.get("XDG_RUNTIME_DIR", ""), "/dev/shm"]
-    chosen = next((c for c in candidates if c and _is_tmpfs(c) and os.access(c, os.W_OK)), None)
-    if chosen is None:
-        yield None
-        return
-    path = Path(tempfile.mkdtemp(prefix="nixenv-sops-", dir=chosen))
-    try:
-        yield path
-    finally:
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _is_tmpfs(path: str) -> bool:
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return False
-    real = os.path.realpath(path)
-    best = ("", "")
-    for line in mounts:
-        parts = line.split()
-        if len(parts) >= 3 and (real == parts[1] or real.startswith(parts[1].rstrip("/") + "/")) \
-                and len(parts[1]) > len(best[0]):
-            best = (parts[1], parts[2])
-    return best[1] in ("tmpfs", "ramfs")
-
-
-@dataclass(frozen=True)
-class EditResult:
-    changed: bool
-    in_memory: bool
-    problems: tuple[str, ...]
-
-
-def edit(cfg: Config) -> EditResult:
-    """sops's editor flow on the secrets file (a temp file in RAM where possible)."""
-    from nixenv.secrets import sops as secrets_sops
+def edit(cfg: Config) -> secrets_editor.EditResult:
+    """Edit the secrets in $SOPS_EDITOR / $EDITOR; the plaintext never outlives the edit (secrets/editor.py)."""
 
     root, file = _require_file(cfg)
-    with memory_tmpdir() as tmp:
-        env = dict(os.environ)
-        if tmp is not None:
-            env["TMPDIR"] = str(tmp)
-        changed = secrets_sops.edit(root=root, file=file, env=env)
-    problems: tuple[str, ...] = ()
-    if changed:
-        problems = tuple(problems_in(secrets_sops.decrypt(root=root, file=file)))
-    return EditResult(changed, tmp is not None, problems)
+    _check_intact(root, file)
+    write_sops_config(cfg)
+    return secrets_editor.edit(root, file)
 
 
 def import_file(cfg: Config, source: Path, *, raw: bool = False) -> list[str]:
     """Encrypt the plaintext dotenv `source` into the secrets file (merged; imported keys win).
 
     Returns the imported names. Nothing is written when any key or value cannot round-trip."""
-    from nixenv.secrets import dotenv as secrets_dotenv
-    from nixenv.secrets import sops as secrets_sops
-    from nixenv.support.files import write_atomic
-
-    root, file = _require(cfg)
+    root, file = require(cfg)
     if source.resolve() == (root / file).resolve():
         raise NixenvError(f"{source} is the secrets file itself")
     try:
@@ -370,10 +300,10 @@ def import_file(cfg: Config, source: Path, *, raw: bool = False) -> list[str]:
     problems = problems_in(values)
     if problems:
         raise NixenvError(f"{source} cannot be imported; nothing was written:\n" + "\n".join(f"  {p}" for p in problems))
-    _write_sops_config(cfg)
+    write_sops_config(cfg)
     existing = secrets_sops.decrypt(root=root, file=file) if (root / file).exists() else {}
     merged = {**existing, **values}
-    write_atomic(root / file, secrets_sops.encrypt(merged, root=root, file=file), 0o644)
+    secrets_sops.write_encrypted(root, file, secrets_sops.encrypt(merged, root=root, file=file))
     return list(values)
 
 
@@ -398,13 +328,10 @@ def remove_recipient(root: Path, key: str) -> RecipientChange:
 
 
 def _change_recipient(root: Path, key: str, *, add: bool) -> RecipientChange:
-    from nixenv.config import load as config
-    from nixenv.secrets import sops as secrets_sops
-    from nixenv.support import tomledit as secrets_toml
 
     kind = recipient_kind(key)
     cfg = config.load(root)
-    root, file = _require(cfg)
+    root, file = require(cfg)
     assert cfg.secrets is not None
     current = getattr(cfg.secrets, kind)
     exists = (root / file).exists()
@@ -416,28 +343,26 @@ def _change_recipient(root: Path, key: str, *, add: bool) -> RecipientChange:
             raise NixenvError(f"{key} is the only recipient: removing it would leave {file} unreadable; "
                               "add another recipient first")
     if exists:
-        # fail before touching nixenv.toml when this user cannot re-wrap the data key
+        # fail before touching nixenv.toml when the file is damaged or this user cannot re-wrap the data key
+        _check_intact(root, file)
         secrets_sops.decrypt(root=root, file=file)
     changed = (key not in current) if add else True
     if changed:
-        secrets_toml.write_recipients(cfg.path, kind, add=key if add else None, remove=None if add else key)
+        tomledit.write_recipients(cfg.path, kind, add=key if add else None, remove=None if add else key)
         cfg = config.load(root)
-    _write_sops_config(cfg)
+    write_sops_config(cfg)
     if not exists:
         return RecipientChange(kind, key, changed, False, False)
-    if not add:
-        # A removed member may have kept the old data key: re-encrypt everything with a new
-        # one first (while every old recipient, perhaps the caller, can still unwrap it), then
-        # wrap that new key for the remaining recipients only.
-        secrets_sops.rotate(root=root, file=file)
-    secrets_sops.updatekeys(root=root, file=file)
+    # A removed member may have kept the old data key: re-encrypt everything with a new one
+    # first (while every old recipient, perhaps the caller, can still unwrap it), then wrap
+    # that new key for the remaining recipients only; one atomic change of the file.
+    secrets_sops.rekey(root=root, file=file, rotate=not add)
     return RecipientChange(kind, key, changed, True, not add)
 
 
 def rotate(cfg: Config) -> None:
-    from nixenv.secrets import sops as secrets_sops
 
     root, file = _require_file(cfg)
-    _write_sops_config(cfg)
-    secrets_sops.rotate(root=root, file=file)
-    secrets_sops.updatekeys(root=root, file=file)
+    _check_intact(root, file)
+    write_sops_config(cfg)
+    secrets_sops.rekey(root=root, file=file, rotate=True)
