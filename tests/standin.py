@@ -32,7 +32,20 @@ HOST_COMMANDS: dict[str, tuple[str, ...]] = {
     "execline": ("execlineb",),
     "bashInteractive": ("bash",),
     "bash": ("bash",),
+    # service presets (nixenv/services/presets): Debian's servers stand in for every version
+    **{f"postgresql_{v}": ("postgres", "initdb", "pg_ctl", "psql", "pg_isready", "createdb", "createuser",
+                           "dropdb", "pg_dump", "pg_restore") for v in range(13, 19)},
+    **{attr: ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin", "mariadb-dump", "mysql", "mysqladmin")
+       for attr in ("mariadb", "mariadb_106", "mariadb_1011", "mariadb_114", "mariadb_118")},
+    "memcached": ("memcached",),
+    "rabbitmq-server": ("rabbitmq-server", "rabbitmqctl", "rabbitmq-plugins", "rabbitmq-diagnostics"),
+    "nginx": ("nginx",),
+    # no valkey (not in Debian bookworm) and no mysql84/mysql80 (MySQL is not in Debian): missing, as
+    # they would be on a machine without them, rather than MariaDB under MySQL's name
 }
+# where Debian keeps server binaries off PATH: the PostgreSQL server tools, and RabbitMQ's real
+# scripts (/usr/sbin/rabbitmq-server is a wrapper that refuses users other than root and rabbitmq)
+HOST_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/rabbitmq/bin")
 
 
 def _host_path() -> str:
@@ -42,7 +55,7 @@ def _host_path() -> str:
 
 def _find(command: str) -> str | None:
     # Prefer the real binaries next to this interpreter over pyenv's shims.
-    found = shutil.which(command, path=_host_path())
+    found = shutil.which(command, path=":".join((*HOST_DIRS, _host_path())))
     return os.path.realpath(found) if found else None
 
 

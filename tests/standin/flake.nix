@@ -175,7 +175,23 @@
             '' ];
           };
 
-          hostPackages = builtins.mapAttrs hostPkg host.packages;
+          # postgresql_NN.pkgs and .withPackages, modelled on nixpkgs pkgs/servers/sql/postgresql/generic.nix:
+          # `postgresqlWithPackages { postgresql, buildEnv }: f:` is a buildEnv of `f postgresql.pkgs` plus
+          # postgresql itself (the server and its extensions side by side). Here `pkgs` holds the extensions
+          # host.nix lists (postgresqlExtensions, the host's files); any other `ps.X` is a missing attribute,
+          # as for an extension nixpkgs does not have. Contrib modules (pg_trgm...) are in postgresql itself.
+          withPostgresPackages = name: pg: pg // rec {
+            pkgs = builtins.mapAttrs hostPkg (host.postgresqlExtensions or { });
+            withPackages = f: run "${name}-and-plugins" ''
+              mkdir -p "$out/bin"
+              for p in $paths; do
+                if [ -d "$p/bin" ]; then for b in "$p"/bin/*; do ln -sf "$b" "$out/bin/"; done; fi
+              done
+            '' { paths = f pkgs ++ [ pg ]; };
+          };
+          hostPackages = builtins.mapAttrs (name: spec:
+            if builtins.match "postgresql_[0-9]+" name != null then withPostgresPackages name (hostPkg name spec)
+            else hostPkg name spec) host.packages;
         in
         hostPackages // pythons // {
           inherit lib stdenv libgreet zlib;
