@@ -159,11 +159,11 @@ def test_names_equal_to_the_envrc_variables_are_loaded(tmp_path, env):
     for n in secret_names:
         nixenv("secrets", "set", n, cwd=project, env=env, input=f"secret {n}")
     run(["direnv", "allow", project], cwd=project, env=env)
-    script = 'for n; do printf "%s=%s\\n" "$n" "${!n-UNSET}"; done'
+    expected = {n: f"secret {n}" if n in secret_names else f"env {n}" for n in names | set(secret_names)}
     for _ in range(2):  # cold, then warm (keyring)
-        out = direnv_exec(project, "bash", "-c", script, "_", *sorted(names), env=env).stdout
-        expected = {n: f"secret {n}" if n in secret_names else f"env {n}" for n in names}
-        assert dict(line.split("=", 1) for line in out.splitlines()) == expected
+        out = direnv_exec(project, "env", "-0", env=env).stdout
+        loaded = dict(item.split("=", 1) for item in out.split("\0") if item)
+        assert {n: loaded.get(n) for n in expected} == expected
     nixenv("secrets", "lock", cwd=project, env=env)
 
 
