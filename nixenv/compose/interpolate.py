@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from nixenv.compose.yamlio import Override
 from nixenv.support.errors import NixenvError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -125,9 +126,8 @@ def interpolate_tree(node: Any, lookup: Lookup, *, where: str = "") -> Any:
                 for key, value in node.items()}
     if isinstance(node, list):
         return [interpolate_tree(item, lookup, where=f"{where}[{index}]") for index, item in enumerate(node)]
-    override = getattr(node, "value", None)
-    if override is not None and type(node).__name__ == "Override":
-        return type(node)(interpolate_tree(override, lookup, where=where))
+    if isinstance(node, Override):
+        return Override(interpolate_tree(node.value, lookup, where=where))
     return node
 
 
