@@ -35,4 +35,4 @@ def test_values_come_out_of_the_written_toml_exactly(tmp_path_factory, value):
     (root / "Dockerfile").write_text("FROM python:3\n")
     assert load_project([root / "compose.yaml"], environ={}).services["prop-svc"].environment["VALUE"] == value
     outcome = import_compose(root, dry_run=True, environ={})  # mapped, written with tomlkit, validated
-    assert tomllib.loads(outcome.text)["services"]["w"]["env"]["VALUE"] == value
+    assert tomllib.loads(outcome.text)["services"]["prop-svc"]["env"]["VALUE"] == value
