@@ -195,8 +195,9 @@ def _wait_for_status(project: Path, timeout: float = 120) -> str:
     status = project / ".direnv/nixenv/devshell.status"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if status.exists() and not (project / ".direnv/nixenv/rebuild.lock").exists():
-            return status.read_text().strip()
+        done = status.read_text().strip() if status.exists() else ""
+        if done and not (project / ".direnv/nixenv/rebuild.lock").exists():
+            return done
         time.sleep(0.1)
     raise AssertionError(f"the background rebuild did not finish in {timeout} s")
 
@@ -210,7 +211,8 @@ def test_changed_input_loads_the_last_good_environment_and_rebuilds_in_the_backg
     assert result.stdout == "one 1\n"
     assert "rebuilt in the background" in result.stderr
     # the prompt came back while the rebuild was still running
-    assert (project / ".direnv/nixenv/rebuild.lock").is_dir() and not (project / ".direnv/nixenv/devshell.status").exists(), took
+    status = project / ".direnv/nixenv/devshell.status"
+    assert (project / ".direnv/nixenv/rebuild.lock").exists() and not (status.exists() and status.read_text()), took
     # a second entry meanwhile starts no second rebuild
     direnv_exec(project, "true", env=e)
     assert _wait_for_status(project) == "ok"
