@@ -42,6 +42,13 @@ NODE_MANAGER_LOCKS = {
 # package.json's `packageManager`.
 COREPACK_MANAGERS = ("yarn", "pnpm")
 
+# What nixpkgs' Python setup hook (pkgs/development/interpreters/python/setup-hook.sh) and
+# stdenv's setup (pkgs/stdenv/generic/setup.sh, SOURCE_DATE_EPOCH) export into every devshell
+# holding a Python; the .envrc unsets them so that the venv behaves as a plain one. A value the
+# user sets in [env] is overwritten by the hook, so the flake carries it as NIXENV_USER_<NAME>
+# and the .envrc puts it back.
+PYTHON_HOOK_VARIABLES = ("PYTHONHASHSEED", "DETERMINISTIC_BUILD", "PYTHONNOUSERSITE", "SOURCE_DATE_EPOCH")
+
 VSCODE_SETTINGS = ".vscode/settings.json"
 VSCODE_KEY = "python.defaultInterpreterPath"
 VSCODE_VALUE = "${workspaceFolder}/" + VENV_DIR + "/bin/python"
@@ -61,6 +68,13 @@ def flake_packages(cfg: "Config") -> list["PkgRef"]:
         # nodejs_XX includes npm and corepack (which provides yarn and pnpm): nothing more needed.
         refs.append(PkgRef(cfg.node.attr, "node.version"))
     return refs
+
+
+def python_hook_overrides(cfg: "Config") -> dict[str, str]:
+    """[env] values of PYTHON_HOOK_VARIABLES, under the name the .envrc restores them from."""
+    if cfg.python is None:
+        return {}
+    return {f"NIXENV_USER_{name}": cfg.env[name] for name in PYTHON_HOOK_VARIABLES if name in cfg.env}
 
 
 def python_inputs(cfg: "Config") -> tuple[str, ...]:
@@ -117,7 +131,8 @@ def envrc_context(cfg: "Config") -> dict:
             corepack=cfg.node.manager in COREPACK_MANAGERS,
         )
     watch = tuple(dict.fromkeys(python_inputs(cfg) + node_inputs(cfg)))
-    return {"python": python, "node": node, "watch": watch, "venv": VENV_DIR}
+    return {"python": python, "node": node, "watch": watch, "venv": VENV_DIR,
+            "python_hook_variables": PYTHON_HOOK_VARIABLES}
 
 
 # --------------------------------------------------------------------------- nixenv ide

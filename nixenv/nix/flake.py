@@ -42,8 +42,11 @@ def library_packages(cfg: Config) -> list[PkgRef]:
 
 
 def shell_env(cfg: Config) -> dict[str, str]:
+    from nixenv.languages import registry as languages
+
     env = {"NIXENV_PROJECT": cfg.project.name}
     env.update(cfg.env)
+    env.update(languages.python_hook_overrides(cfg))
     return env
 
 

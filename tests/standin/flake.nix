@@ -14,6 +14,8 @@
       lib = rec {
         genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
         concatStringsSep = builtins.concatStringsSep;
+        filter = builtins.filter;
+        optionalString = cond: string: if cond then string else "";
         getOutput = output: pkg: if builtins.hasAttr output pkg then builtins.getAttr output pkg else pkg;
         getLib = getOutput "lib";
         makeSearchPathOutput = output: subDir: pkgs:
@@ -87,7 +89,7 @@
             export PATH
           '';
           stdenv = run "stand-in-stdenv" ''mkdir -p "$out"; cp "$setupFile" "$out/setup"'' { setupFile = setup; }
-            // { isLinux = isLinux; isDarwin = !isLinux; cc = { cc = { lib = ccLib; }; }; };
+            // { hostPlatform = { inherit isLinux; isDarwin = !isLinux; }; cc = { cc = { lib = ccLib; }; }; };
 
           isLinux = builtins.match ".*-linux" system != null;
 
@@ -114,7 +116,7 @@
           # One host interpreter stands in for every python3XX; sitePackages follows the attribute.
           mkPython = minor: spec:
             let sitePackages = "lib/python3.${minor}/site-packages"; in
-            (hostPkg "python3.${minor}-stand-in" spec).overrideHook ''
+            (hostPkg "python3${minor}" spec).overrideHook ''
               mkdir -p "$out/nix-support"
               printf '%s\n' \
                 'addPythonPath() { addToSearchPathWithCustomDelimiter : PYTHONPATH "$1/${sitePackages}"; }' \
