@@ -171,7 +171,9 @@ def _slow_project(tmp_path: Path, env: dict[str, str]) -> tuple[Path, dict[str, 
     """A project on a stand-in whose evaluation takes a few seconds."""
     require("git", "direnv", "nix")
     standin = make_standin(tmp_path / "slow-standin", eval_cost=8_000_000)
-    e = dict(env, NIXENV_NIX_ARGS=f"--override-input nixpkgs path:{standin}")
+    # the default mode: not the tests' NIXENV_SYNC=1
+    e = {k: v for k, v in env.items() if k != "NIXENV_SYNC"}
+    e["NIXENV_NIX_ARGS"] = f"--override-input nixpkgs path:{standin}"
     project = write_project(tmp_path / "slow", """
         [project]
         name = "slow"
