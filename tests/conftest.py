@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -76,7 +77,20 @@ def home(tmp_path) -> Path:
 
 
 @pytest.fixture
-def env(home, standin, nix_conf) -> dict[str, str]:
+def state_home() -> Path:
+    """Where nixenv keeps the projects' service state (NIXENV_STATE_HOME, config/paths.py): a
+    fresh directory every user can traverse, because as root the presets' servers run as an
+    unprivileged user that must reach its data directory (pytest's tmp_path is mode 0700)."""
+    base = Path("/var/tmp/nixenv-tests")
+    base.mkdir(mode=0o755, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=base))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def env(home, standin, nix_conf, state_home) -> dict[str, str]:
     """Environment for running nixenv, nix and direnv in isolation, offline."""
     e = {k: v for k, v in os.environ.items() if not k.startswith(("DIRENV_", "NIXENV_", "SOPS_", "VIRTUAL_ENV"))}
     e.update(
@@ -85,6 +99,7 @@ def env(home, standin, nix_conf) -> dict[str, str]:
         XDG_DATA_HOME=str(home / ".local/share"),
         XDG_CACHE_HOME=str(home / ".cache"),
         XDG_STATE_HOME=str(home / ".local/state"),
+        NIXENV_STATE_HOME=str(state_home),
         **nix_conf,
         NIXENV_NIX_ARGS=f"--override-input nixpkgs path:{standin}",
         DIRENV_LOG_FORMAT="",

@@ -44,9 +44,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def project_pids(root: Path) -> list[int]:
-    """Live processes of the project: marker in environ, or cwd inside the project."""
-    marker = f"NIXENV_SCANDIR={root / '.nixenv' / 'services'}".encode()
+def project_pids(root: Path, state_home: Path) -> list[int]:
+    """Live processes of the project: its marker in environ (the scan directory under the
+    test's state home), or cwd inside the project or its state."""
+    marker = f"NIXENV_SCANDIR={state_home}/".encode()
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
@@ -60,7 +61,8 @@ def project_pids(root: Path) -> list[int]:
             cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if marker in env or cwd == str(root) or cwd.startswith(str(root) + "/"):
+        if any(e.startswith(marker) for e in env) or any(cwd == str(d) or cwd.startswith(f"{d}/")
+                                                            for d in (root, state_home)):
             found.append(pid)
     return found
 
@@ -78,6 +80,14 @@ def describe(pids: list[int]) -> str:
 class Project:
     def __init__(self, root: Path, env: dict[str, str]):
         self.root, self.env = root, env
+        self.state_home = Path(env["NIXENV_STATE_HOME"])
+
+    @property
+    def base(self) -> Path:
+        """The project's state directory (config/paths.py), outside the project tree."""
+        found = sorted(self.state_home.glob("*-*"))
+        assert len(found) == 1, found
+        return found[0]
 
     def write(self, toml: str) -> None:
         write_project(self.root, textwrap.dedent(toml), git=False)
@@ -95,11 +105,11 @@ class Project:
                                 env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def log(self, name: str) -> str:
-        path = self.root / ".nixenv" / "logs" / name / "current"
+        path = self.base / "logs" / name / "current"
         return path.read_text() if path.exists() else ""
 
     def pids(self) -> list[int]:
-        return project_pids(self.root)
+        return project_pids(self.root, self.state_home)
 
 
 def wait_for(predicate, timeout: float, step: float = 0.05):
@@ -118,7 +128,8 @@ def project(tmp_path, listener):
     root.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NIXENV_", "DIRENV_", "IN_NIX_SHELL"))}
     # nixenv runs "inside the devshell" of this project: the scanner starts directly, fast
-    env.update(NIXENV_ROOT=str(root), HOME=str(tmp_path / "home"), LISTENER=listener)
+    env.update(NIXENV_ROOT=str(root), HOME=str(tmp_path / "home"), LISTENER=listener,
+               NIXENV_STATE_HOME=str(tmp_path / "state"))
     (tmp_path / "home").mkdir()
     proj = Project(root, env)
     try:
@@ -129,7 +140,7 @@ def project(tmp_path, listener):
                 proj.nixenv("down", check=False, timeout=60)
             except subprocess.TimeoutExpired:
                 pass
-        for pid in project_pids(root):
+        for pid in project_pids(root, tmp_path / "state"):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -395,7 +406,7 @@ def test_logs_rotate_and_are_read_back_interleaved(project, tmp_path):
     stop_timeout = 1
     ''')
     project.nixenv("up")
-    logs = project.root / ".nixenv" / "logs" / "big"
+    logs = project.base / "logs" / "big"
     assert wait_for(lambda: "last-line" in project.log("big"), 10)
     archives = [p for p in logs.iterdir() if p.name.startswith("@")]
     assert len(archives) >= 2, list(logs.iterdir())  # rotated at 1 MB
@@ -453,6 +464,9 @@ def test_hostile_names_commands_and_values_round_trip(project, listener):
     ready = {{ tcp = {dash_port} }}
     depends_on = [{json.dumps(HOSTILE_NAME)}]
     ''')
+    # [env] reaches services through the devshell's environment, as in the shell (here nixenv
+    # runs "inside the devshell": its environment is the devshell's)
+    project.env["SHARED"] = value
     project.nixenv("up")
     assert wait_for(lambda: "line2|" in project.log(HOSTILE_NAME), 3)
     from nixenv.services.logs import parse_line
@@ -542,7 +556,7 @@ def test_config_errors_come_before_anything_starts(project):
     result = project.nixenv("up", check=False)
     assert result.returncode == 2
     assert "dependency cycle: a -> b -> a" in result.stderr and "unknown service 'nope'" in result.stderr
-    assert not (project.root / ".nixenv").exists()
+    assert not (project.root / ".nixenv").exists() and not list(project.state_home.glob("*"))
 
 
 def test_two_concurrent_ups_start_one_scanner_and_each_service_once(project, listener):
@@ -584,7 +598,7 @@ def test_removed_service_is_stopped_and_its_directory_pruned(project, listener):
     toml = (project.root / "nixenv.toml").read_text()
     (project.root / "nixenv.toml").write_text(toml[:toml.index("[services.web]")])
     project.nixenv("up")
-    assert not (project.root / ".nixenv" / "services" / "web").exists()
+    assert not (project.base / "services" / "web").exists()
     assert not os.path.exists(f"/proc/{web_pid}/cmdline") or not Path(f"/proc/{web_pid}/cmdline").read_bytes()
     after = project.status()["by_name"]
     assert after["db"]["pid"] == before["db"]["pid"]  # its supervise/ state was left alone
@@ -596,14 +610,15 @@ def up_outside_the_shell(root: Path, env: dict) -> tuple[subprocess.CompletedPro
     scanner got the environment); then `down` must leave nothing; cleans up even on failure."""
     try:
         result = nixenv("services", "up", cwd=root, env=env, timeout=300)
-        log = (root / ".nixenv" / "logs" / "greeter" / "current").read_text()
+        state_home = Path(env["NIXENV_STATE_HOME"])
+        log = next(state_home.glob("*/logs/greeter/current")).read_text()
         via = json.loads(nixenv("services", "status", "--json", cwd=root, env=env).stdout)["scanner"]["via"]
         nixenv("services", "down", cwd=root, env=env)
-        assert not project_pids(root), describe(project_pids(root))
+        assert not project_pids(root, state_home), describe(project_pids(root, state_home))
         return result, log, via
     finally:
         nixenv("services", "down", cwd=root, env=env, check=False)
-        for pid in project_pids(root):
+        for pid in project_pids(root, Path(env["NIXENV_STATE_HOME"])):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -683,7 +698,8 @@ def test_services_see_decrypted_secrets(project):
     project.nixenv("up")
     assert wait_for(lambda: "secret=[" in project.log("show"), 3)
     assert f"secret=[{value}]" in project.log("show")
-    assert value not in "".join(p.read_text(errors="replace") for p in (project.root / ".nixenv").rglob("*")
+    on_disk = [*project.root.rglob("*"), *project.state_home.rglob("*")]
+    assert value not in "".join(p.read_text(errors="replace") for p in on_disk
                                 if p.is_file() and p.name not in ("current",))
 
 

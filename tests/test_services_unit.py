@@ -20,7 +20,9 @@ from hostile import HOSTILE_SAMPLES, env_value, hostile_text
 from nixenv.config.load import parse
 from nixenv.app.procfile import parse_procfile, procfile_problems
 from nixenv.services.env import program_of
-from nixenv.services.reconcile import exec_form, files_for, service_files
+from nixenv.config.paths import ProjectPaths
+from nixenv.services.plan import plan
+from nixenv.services.reconcile import exec_form, service_files
 from nixenv.services.logs import formatter, merged, parse_line
 from nixenv.services.s6 import TAI_OFFSET, StatusFormatError, parse_status
 
@@ -145,6 +147,16 @@ def test_log_lines_merge_by_time_with_prefixes(tmp_path):
 # ------------------------------------------------------------------------------ layout
 
 
+def _paths(root: Path) -> ProjectPaths:
+    return ProjectPaths(root=root, base=root / "state", run=root / "run")
+
+
+def _files(cfg, root: Path, name: str) -> dict[str, tuple[str, int]]:
+    paths = _paths(root)
+    ports = {n: s.port for n, s in cfg.services.items() if s.port is not None}
+    return service_files(paths, plan(cfg, paths, ports).services[name])
+
+
 def test_service_directory_files(tmp_path):
     cfg = cfg_of('''
     [project]
@@ -162,22 +174,30 @@ def test_service_directory_files(tmp_path):
     depends_on = ["db"]
     ready = { http = "http://localhost:8000/health?x=1" }
     restart = "never"
+
+    [services.migrate]
+    command = "migrate"
+    oneshot = true
     ''', tmp_path)
-    files = {f.path: f for f in service_files(cfg)}
-    base = ".nixenv/services/db/"
+    db = _files(cfg, tmp_path, "db")
     for name in ("run", "finish", "down", "timeout-kill", "down-signal", "notification-fd", "data/check",
-                 "log/run", "log/notification-fd"):
-        assert base + name in files
-        assert files[base + name].comment is None  # internal files
-    assert files[base + "timeout-kill"].content == "2500\n"
-    assert files[base + "down-signal"].content == "SIGINT\n"
-    assert files[base + "notification-fd"].content == "3\n"
-    assert files[base + "run"].mode == 0o755 and files[base + "data/check"].mode == 0o755
-    assert "s6-notifyoncheck" in files[base + "run"].content
-    assert "exit 125" in files[".nixenv/services/web/finish"].content
-    check = files[".nixenv/services/web/data/check"].content
+                 "log/run", "log/notification-fd", "data/nixenv-hash", "data/nixenv-depends"):
+        assert name in db
+    assert db["timeout-kill"] == ("2500\n", 0o644)
+    assert db["down-signal"][0] == "SIGINT\n"
+    assert db["notification-fd"][0] == "3\n"
+    assert db["run"][1] == 0o755 and db["data/check"][1] == 0o755
+    assert "s6-notifyoncheck" in db["run"][0]
+    web = _files(cfg, tmp_path, "web")
+    assert "exit 125" in web["finish"][0]
+    assert web["data/nixenv-depends"][0] == "db\n"
+    check = web["data/check"][0]
     assert "/dev/tcp/localhost/8000" in check and "'/health?x=1'" in check
-    assert "s6-log -d3 n20 s1000000 T ../../../logs/db" in files[base + "log/run"].content
+    # logs live outside the project tree (config/paths.py), named absolutely
+    assert f"s6-log -d3 n20 s1000000 T {tmp_path}/state/logs/db" in db["log/run"][0]
+    migrate = _files(cfg, tmp_path, "migrate")
+    assert "data/nixenv-oneshot" in migrate and "notification-fd" not in migrate
+    assert "a one-shot task" in migrate["finish"][0]
 
 
 def test_generated_scripts_pass_shellcheck_syntax(tmp_path):
@@ -189,25 +209,30 @@ def test_generated_scripts_pass_shellcheck_syntax(tmp_path):
     command = "x"
     ready = { command = "true" }
     restart = "on-failure"
+
+    [services.b]
+    command = "y"
+    oneshot = true
     ''', tmp_path)
-    for f in service_files(cfg):
-        if f.mode == 0o755:
-            shell = "bash" if "bash" in f.content.splitlines()[0] else "sh"
-            subprocess.run([shell, "-n"], input=f.content, text=True, check=True)
+    for name in ("a", "b"):
+        for rel, (content, mode) in _files(cfg, tmp_path, name).items():
+            if mode == 0o755:
+                shell = "bash" if "bash" in content.splitlines()[0] else "sh"
+                subprocess.run([shell, "-n"], input=content, text=True, check=True)
 
 
-def _run_script(tmp_path: Path, cfg, name: str) -> dict:
-    """Execute the generated run script with /bin/sh in a copy of the service directory; the
-    command dumps its environment and argv as JSON."""
-    for f in files_for(cfg, cfg.services[name]):
-        path = tmp_path / f.path
+def _run_script(root: Path, cfg, name: str, scanner_env: dict[str, str]) -> dict:
+    """Execute the generated run script with /bin/sh in its service directory, with the
+    environment the scanner would give it; the command dumps its environment and argv as JSON."""
+    paths = _paths(root)
+    service_dir = paths.service(name)
+    for rel, (content, mode) in _files(cfg, root, name).items():
+        path = service_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f.content)
-        path.chmod(f.mode)
-    service_dir = tmp_path / ".nixenv" / "services" / name
-    (service_dir / "data").mkdir(exist_ok=True)
+        path.write_text(content)
+        path.chmod(mode)
     out = subprocess.run(["/bin/sh", "./run", name], cwd=service_dir, capture_output=True, timeout=20,
-                         env={"PATH": os.environ["PATH"]})
+                         env={"PATH": os.environ["PATH"], **scanner_env})
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -237,9 +262,10 @@ def test_run_script_round_trips_hostile_names_and_values(tmp_path_factory, name,
     port = 4567
     env = {{ OWN = {toml_str(own)} }}
     ''', root)
-    data = _run_script(root, cfg, name)
+    # [env] reaches a service through the scanner's environment (the devshell's), untouched
+    data = _run_script(root, cfg, name, {"SHARED": value})
     assert data["env"]["SHARED"] == value and data["env"]["OWN"] == own and data["env"]["PORT"] == "4567"
     assert data["env"]["NIXENV_SERVICE"] == name
     assert data["cwd"] == str(root / "sub dir $x")
     # the supervised pid is the program itself: run -> sh -c "exec ..." -> python
-    assert (root / ".nixenv/services" / name / "data/pid").read_text().strip() == str(data["pid"])
+    assert (_paths(root).service(name) / "data/pid").read_text().strip() == str(data["pid"])

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nixenv.app.procfile import parse_procfile, procfile_problems
 DEFAULT_PYTHON = "3.12"
 DEFAULT_NODE = "22"
 # Preferred order when a version range allows several: the current default first.
 PYTHON_PREFERENCE = ("3.12", "3.13", "3.11", "3.14")
-NODE_PREFERENCE = ("22", "20", "24")
-NODE_LTS_CODENAMES = {"iron": "20", "jod": "22", "krypton": "24"}
+NODE_PREFERENCE = ("22", "24", "26")  # config.load.NODE_VERSIONS, the default first
+NODE_LTS_CODENAMES = {"jod": "22", "krypton": "24"}
 PROCFILE_PORT_BASE = 5000
 
 
@@ -166,7 +167,6 @@ def detect_procfile(root: Path) -> tuple[dict[str, dict[str, Any]], tuple[str, .
     procfile = root / "Procfile"
     if not procfile.is_file():
         return {}, ()
-    from nixenv.app.procfile import parse_procfile, procfile_problems
 
     text = procfile.read_text(encoding="utf-8", errors="replace")
     entries = parse_procfile(text)

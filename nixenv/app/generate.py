@@ -1,26 +1,34 @@
-"""`nixenv generate`: render every file from the config, then write only what changed."""
+"""`nixenv generate`: every output, from the registry below, written only where it changed.
+
+Committed outputs (flake.nix, .envrc, .sops.yaml) are GeneratedFiles with a content-hash
+marker: written atomically, a hand edit is never overwritten without --force. The service
+directories and the presets' exports are per machine (ports, paths) and written by the
+services' reconcile step, skipped entirely when the stamp of their inputs is unchanged. A new
+output is one module with `files(cfg) -> list[GeneratedFile]`, added to COMMITTED.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
+from nixenv import __version__
 from nixenv.config.load import Config
-from nixenv.support.files import Change, GeneratedFile, apply, intent_to_add, plan
+from nixenv.config.paths import ProjectPaths
+from nixenv.direnv.envrc import envrc_files
+from nixenv.nix.flake import flake_files
+from nixenv.secrets.store import sops_files
+from nixenv.services import ports, reconcile
+from nixenv.services.plan import Plan, plan, run_as_user
+from nixenv.support.files import Change, GeneratedFile, apply, intent_to_add
+from nixenv.support.files import plan as plan_files
+
+COMMITTED: tuple[Callable[[Config], list[GeneratedFile]], ...] = (flake_files, envrc_files, sops_files)
 
 
 def render_all(cfg: Config) -> list[GeneratedFile]:
-    """Every file nixenv generates for this configuration, committed and internal."""
-    from nixenv.direnv import envrc as direnv
-    from nixenv.nix import flake as nix
-    from nixenv.secrets import store as secrets
-    from nixenv.services import reconcile as services_layout
-
-    return [
-        *nix.flake_files(cfg),
-        *direnv.envrc_files(cfg),
-        *secrets.sops_files(cfg),
-        *services_layout.service_files(cfg),
-    ]
+    """Every committed file nixenv generates for this configuration."""
+    return [file for output in COMMITTED for file in output(cfg)]
 
 
 @dataclass
@@ -45,14 +53,12 @@ class Report:
 
 
 def generate(cfg: Config, *, check: bool = False, force: bool = False) -> Report:
-    from nixenv.services import reconcile as services_layout
-
-    changes = plan(cfg.root, render_all(cfg))
+    changes = plan_files(cfg.root, render_all(cfg))
     report = Report(changes)
     if check:
         return report
     report.written = apply(cfg.root, changes, force=force)
-    services_layout.prune(cfg)
+    service_directories(cfg)
     created = [c.file.path for c in report.written if c.file.committed]
     report.tracked, warning = intent_to_add(cfg.root, created)
     if warning:
@@ -61,14 +67,36 @@ def generate(cfg: Config, *, check: bool = False, force: bool = False) -> Report
 
 
 def is_current(cfg: Config) -> bool:
-    """True when nothing (internal files included) would change."""
-    return all(c.status == "unchanged" for c in plan(cfg.root, render_all(cfg)))
+    """True when no committed file would change."""
+    return all(c.status == "unchanged" for c in plan_files(cfg.root, render_all(cfg)))
 
 
 def ensure_generated(cfg: Config) -> Report | None:
     """Generate when stale (used by `services up`, `shell`); None when already current."""
     if is_current(cfg):
+        service_directories(cfg)
         return None
     return generate(cfg)
 
 
+def _stamp(cfg: Config, paths: ProjectPaths) -> str:
+    return reconcile.stamp_of(paths, cfg.path.read_bytes() if cfg.path.exists() else repr(cfg).encode(),
+                              f"{__version__}\0{run_as_user()}")
+
+
+def services_current(cfg: Config, paths: ProjectPaths) -> bool:
+    """The service directories were rendered from what the configuration says now."""
+    if not cfg.services and not paths.scan.exists():
+        return not paths.exports.exists()
+    return reconcile.is_current(paths, _stamp(cfg, paths), list(cfg.services))
+
+
+def service_directories(cfg: Config) -> Plan | None:
+    """The service directories and `.nixenv/exports.env`, when what they are made from changed
+    (the stamp: nixenv.toml, the ports, the templates, nixenv itself); None when current."""
+    paths = ProjectPaths.of(cfg.root, cfg.project.name)
+    if services_current(cfg, paths):
+        return None
+    planned = plan(cfg, paths, ports.resolve(cfg, paths))
+    reconcile.write(paths, planned, _stamp(cfg, paths))
+    return planned

@@ -7,6 +7,7 @@ import shlex
 from typing import Sequence
 
 from nixenv.support import proc
+from nixenv.app.generate import ensure_generated
 from nixenv.config.load import Config
 from nixenv.support.errors import NixenvError
 from nixenv.nix.flake import develop_argv, nix_env
@@ -44,8 +45,6 @@ def develop_command(cfg: Config, command: Sequence[str] | None, nix_args: Sequen
 
 def shell(cfg: Config, nix_args: Sequence[str], command: Sequence[str]) -> None:
     """Replace this process with `nix develop` (and CMD when given)."""
-    from nixenv.app.generate import ensure_generated
-
     ensure_generated(cfg)
     argv = develop_command(cfg, command or None, nix_args)
     os.chdir(cfg.root)
@@ -54,8 +53,6 @@ def shell(cfg: Config, nix_args: Sequence[str], command: Sequence[str]) -> None:
 
 def run(cfg: Config, nix_args: Sequence[str], command: Sequence[str]) -> int:
     """Run a script name or a command in the devshell; return its exit code."""
-    from nixenv.app.generate import ensure_generated
-
     if not command:
         names = ", ".join(cfg.scripts) or "none defined in [scripts]"
         raise NixenvError(f"nothing to run: give a script name ({names}) or `-- COMMAND...`")

@@ -15,14 +15,20 @@ from typing import Any, Callable, Mapping
 
 from nixenv.config.presets import ALIASES, PRESETS
 from nixenv.support.errors import ConfigError, NixenvError, Problem
+from nixenv.support.text import did_you_mean
 from nixenv.support.tomlpos import KeyPath, key_lines, line_of
 
 CONFIG_NAME = "nixenv.toml"
-DEFAULT_NIXPKGS = "github:NixOS/nixpkgs/nixos-25.05"
+# The current stable channel (the one place it is named; README "Keeping nixpkgs current"). It needs
+# Nix >= NIXPKGS_MIN_NIX (nixpkgs lib/minver.nix); `nixenv doctor` checks.
+DEFAULT_NIXPKGS = "github:NixOS/nixpkgs/nixos-26.05"
+NIXPKGS_MIN_NIX = "2.18.0"
 DEFAULT_SYSTEMS = ("x86_64-linux", "aarch64-linux", "x86_64-darwin", "aarch64-darwin")
 KNOWN_SYSTEMS = DEFAULT_SYSTEMS + ("i686-linux", "armv7l-linux", "riscv64-linux")
 PYTHON_MANAGERS = ("uv", "poetry", "pdm", "pip", "none")
 NODE_MANAGERS = ("yarn", "pnpm", "npm")
+# nodejs_XX attributes of the default channel (pkgs/development/web/nodejs/v22.nix, v24.nix, v26.nix)
+NODE_VERSIONS = ("22", "24", "26")
 RESTART_POLICIES = ("always", "on-failure", "never")
 SIGNALS = ("TERM", "INT", "QUIT", "HUP", "KILL", "USR1", "USR2", "WINCH")
 READY_KINDS = ("tcp", "http", "command")
@@ -45,7 +51,21 @@ RESERVED_ENV = frozenset(
     "NIXENV_PROJECT NIXENV_ROOT NIXENV_LIBRARY_PATH NIXENV_DID_FALLBACK "
     # attributes of the devshell derivation itself: nixpkgs refuses them inside mkShell's env
     "name system builder args outputs stdenv packages buildInputs nativeBuildInputs "
-    "propagatedBuildInputs shellHook env passAsFile phases buildPhase preferLocalBuild".split()
+    "propagatedBuildInputs shellHook env passAsFile phases buildPhase preferLocalBuild "
+    "NIXENV_PYTHON_FALLBACK NIXENV_PYTHON_PRELOAD".split()
+)
+# What nixpkgs' mkDerivation passes to `derivation` whatever mkShell is given (makeDerivationArgument
+# and mkDerivationSimple in pkgs/stdenv/generic/make-derivation.nix): `checkedEnv` refuses an `env`
+# attribute of the same name ("The `env` attribute set cannot contain any attributes passed to
+# derivation"), so such a name fails only when nix evaluates the flake.
+DERIVATION_ATTRS = frozenset(
+    "userHook __ignoreNulls __structuredAttrs strictDeps depsBuildBuild depsBuildBuildPropagated "
+    "depsBuildTarget depsBuildTargetPropagated depsHostHost depsHostHostPropagated depsTargetTarget "
+    "depsTargetTargetPropagated propagatedNativeBuildInputs configureFlags patches doCheck "
+    "doInstallCheck cmakeFlags mesonFlags __contentAddressed outputHash outputHashAlgo outputHashMode "
+    "enableParallelBuilding enableParallelChecking enableParallelInstalling NIX_HARDENING_ENABLE "
+    "requiredSystemFeatures __darwinAllowLocalNetworking __sandboxProfile __propagatedSandboxProfile "
+    "__impureHostDeps __propagatedImpureHostDeps".split()
 )
 
 
@@ -185,7 +205,7 @@ class _Checker:
             return {}
         for key in raw:
             if key not in allowed:
-                self.problem(path + (key,), f"unknown key `{key}`", _did_you_mean(key, allowed))
+                self.problem(path + (key,), f"unknown key `{key}`", did_you_mean(key, allowed))
         return raw
 
     def string(self, raw: Any, path: KeyPath, *, pattern: re.Pattern[str] | None = None,
@@ -196,7 +216,7 @@ class _Checker:
             return None
         if choices is not None and raw not in choices:
             self.problem(path, f"expected one of {', '.join(choices)}, found {raw!r}",
-                         _did_you_mean(raw, choices))
+                         did_you_mean(raw, choices))
             return None
         if pattern is not None and not pattern.match(raw):
             self.problem(path, f"expected {what}, found {raw!r}")
@@ -229,8 +249,13 @@ class _Checker:
                 self.problem(key_path, f"`{name}` is not a valid environment variable name",
                              "use letters, digits and _, not starting with a digit")
                 continue
-            if name in RESERVED_ENV:
+            if name in RESERVED_ENV or name.startswith("NIXENV_USER_"):
                 self.problem(key_path, f"`{name}` is managed by the shell, nix or nixenv and cannot be set here")
+                continue
+            if name in DERIVATION_ATTRS:
+                self.problem(key_path, f"`{name}` is an attribute nixpkgs' mkDerivation passes to the devshell "
+                             "derivation itself, so nix refuses it in mkShell's `env` (checkedEnv in "
+                             "pkgs/stdenv/generic/make-derivation.nix)", "rename the variable")
                 continue
             if isinstance(value, bool):
                 value = "1" if value else "0"
@@ -269,15 +294,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return kind
     return f"{kind} ({value!r})"
-
-
-def _did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        if word.lower() in lowered:
-            close = [lowered[word.lower()]]
-    return f"did you mean `{close[0]}`?" if close else None
 
 
 TOP_KEYS = ("project", "packages", "python", "node", "env", "secrets", "services", "scripts")
@@ -378,14 +394,14 @@ def _project(check: _Checker, raw: Any) -> Project | None:
         name = check.string(table["name"], ("project", "name"), pattern=PROJECT_NAME,
                             what="a name of letters, digits and + - . _ ? = (not starting with .)")
     nixpkgs = check.string(table.get("nixpkgs", DEFAULT_NIXPKGS), ("project", "nixpkgs"),
-                           what="a flake reference such as github:NixOS/nixpkgs/nixos-25.05")
+                           what=f"a flake reference such as {DEFAULT_NIXPKGS}")
     if nixpkgs is not None and (not nixpkgs.strip() or "\n" in nixpkgs):
         check.problem(("project", "nixpkgs"), f"expected a flake reference, found {nixpkgs!r}")
 
     def system_ok(item: str, path: KeyPath) -> bool:
         if item in KNOWN_SYSTEMS:
             return True
-        check.problem(path, f"unknown system {item!r}", _did_you_mean(item, KNOWN_SYSTEMS)
+        check.problem(path, f"unknown system {item!r}", did_you_mean(item, KNOWN_SYSTEMS)
                       or f"expected one of {', '.join(DEFAULT_SYSTEMS)}")
         return False
 
@@ -430,8 +446,9 @@ def _node(check: _Checker, raw: Any) -> Node | None:
     if isinstance(version, int):
         version = str(version)
     version = check.string(version, ("node", "version"), pattern=NODE_VERSION, what='a Node major version like "22"')
-    if version is not None and version not in ("20", "22", "24"):
-        check.problem(("node", "version"), f"nixpkgs provides nodejs_20, nodejs_22 and nodejs_24, found {version!r}")
+    if version is not None and version not in NODE_VERSIONS:
+        check.problem(("node", "version"), "nixpkgs provides " + ", ".join(f"nodejs_{v}" for v in NODE_VERSIONS)
+                      + f", found {version!r}")
         version = None
     manager = check.string(table.get("manager", Node.manager), ("node", "manager"), choices=NODE_MANAGERS)
     if version is None or manager is None:
@@ -695,7 +712,7 @@ def _preset_keys(check: _Checker, path: KeyPath, table: dict[str, Any], schema: 
                 key_path = path + ("export", key)
                 if key not in schema.exports:
                     check.problem(key_path, f"`{schema.name}` exports no `{key}`",
-                                  _did_you_mean(key, schema.exports) or f"it exports {', '.join(schema.exports)}")
+                                  did_you_mean(key, schema.exports) or f"it exports {', '.join(schema.exports)}")
                     ok = False
                     continue
                 new = check.string(value, key_path, pattern=ENV_NAME,
@@ -808,7 +825,7 @@ def _check_service_graph(check: _Checker, services: dict[str, Service]) -> None:
             for match in SERVICE_REF.finditer(text):
                 target, what = match.groups()
                 if target not in services:
-                    check.problem(path, f"`{match.group(0)}` names no service", _did_you_mean(target, names)
+                    check.problem(path, f"`{match.group(0)}` names no service", did_you_mean(target, names)
                                   or f"known services: {', '.join(names)}")
                 elif what == "port" and services[target].port is None and services[target].preset is None:
                     check.problem(path, f"`{match.group(0)}`: service {target!r} has no port",
@@ -818,7 +835,7 @@ def _check_service_graph(check: _Checker, services: dict[str, Service]) -> None:
             if dep not in services:
                 check.problem(("services", service.name, "depends_on", str(index)),
                               f"unknown service {dep!r}",
-                              _did_you_mean(dep, names) or f"known services: {', '.join(names) or 'none'}")
+                              did_you_mean(dep, names) or f"known services: {', '.join(names) or 'none'}")
     cycle = find_cycle({n: [d for d in s.depends_on if d in services] for n, s in services.items()})
     if cycle:
         check.problem(("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(cycle))

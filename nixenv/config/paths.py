@@ -53,6 +53,18 @@ class ProjectPaths:
             run_home = os.path.join(runtime, "nixenv") if runtime and len(runtime) < 40 else f"/tmp/nixenv-{os.geteuid()}"
         return cls(root=root, base=Path(home) / f"{name[:40]}-{digest[:12]}", run=Path(run_home) / digest[:12])
 
+    @classmethod
+    def find(cls, root: Path, environ: Mapping[str, str] | None = None) -> "ProjectPaths | None":
+        """The paths of the project at `root` without its configuration (it may not parse):
+        the state directory is found by the hash of the project's path."""
+        probe = cls.of(root, "", environ)
+        suffix = probe.base.name  # "-<hash>"
+        try:
+            found = sorted(p for p in probe.base.parent.iterdir() if p.name.endswith(suffix))
+        except OSError:
+            return None
+        return cls(root=probe.root, base=found[0], run=probe.run) if found else None
+
     @property
     def scan(self) -> Path:
         """s6-svscan's scan directory: one service directory per service."""

@@ -31,17 +31,18 @@ class PresetSchema:
         return COMMON_KEYS + self.keys
 
 
-# nixpkgs attributes: pkgs/top-level/all-packages.nix and pkgs/servers/sql/postgresql/default.nix
-# (postgresql_13 .. postgresql_18), pkgs/servers/sql/mariadb/default.nix (mariadb_106 .. mariadb_118),
-# pkgs/servers/sql/mysql/8.4.x.nix (mysql84), pkgs/by-name/re/redis, pkgs/by-name/va/valkey,
-# pkgs/by-name/me/memcached, pkgs/by-name/ra/rabbitmq-server, pkgs/servers/http/nginx.
+# nixpkgs attributes: pkgs/servers/sql/postgresql/default.nix (postgresql_14 .. postgresql_18;
+# postgresql_13 was removed at its end of life, pkgs/top-level/aliases.nix), pkgs/servers/sql/mariadb/
+# default.nix (mariadb_106 .. mariadb_118), pkgs/by-name/my/mysql84/package.nix (mysql80 was removed,
+# aliases.nix), pkgs/by-name/re/redis, pkgs/by-name/va/valkey, pkgs/by-name/me/memcached,
+# pkgs/by-name/ra/rabbitmq-server, pkgs/servers/http/nginx.
 PRESETS: dict[str, PresetSchema] = {
     schema.name: schema
     for schema in (
         PresetSchema(
             "postgres", ("databases", "users", "extensions", "init_sql"),
-            {"": "postgresql_17", "13": "postgresql_13", "14": "postgresql_14", "15": "postgresql_15",
-             "16": "postgresql_16", "17": "postgresql_17", "18": "postgresql_18"},
+            {"": "postgresql_17", "14": "postgresql_14", "15": "postgresql_15", "16": "postgresql_16",
+             "17": "postgresql_17", "18": "postgresql_18"},
             5432, ("DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"),
         ),
         PresetSchema("redis", (), {"": "redis"}, 6379, ("REDIS_URL",)),
@@ -49,7 +50,7 @@ PRESETS: dict[str, PresetSchema] = {
         PresetSchema(
             "mysql", ("databases", "users", "init_sql"),
             {"": "mariadb", "10.6": "mariadb_106", "10.11": "mariadb_1011", "11.4": "mariadb_114",
-             "11.8": "mariadb_118", "mysql-8.0": "mysql80", "mysql-8.4": "mysql84"},
+             "11.8": "mariadb_118", "mysql-8.4": "mysql84"},
             3306, ("DATABASE_URL", "MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_USER", "MYSQL_DATABASE"),
         ),
         PresetSchema("memcached", (), {"": "memcached"}, 11211, ("MEMCACHED_URL", "MEMCACHED_SERVERS")),

@@ -3,25 +3,35 @@
 Services inherit s6-svscan's environment, so the scanner is started where the direnv shell's
 environment is: directly when nixenv already runs inside this project's devshell, else through
 `direnv exec <root>` when the .envrc is allowed (everything the shell has: devshell, venv,
-node_modules/.bin, dotenv files, secrets), else through `nix develop <root> -c` (the devshell,
-plus the secrets below; not what only the .envrc adds). The run scripts add `[env]`, the service's `env` and `PORT`.
+node_modules/.bin, the presets' exports, dotenv files, secrets), else through
+`nix develop <root> -c` with the secrets decrypted by `sops exec-env` (what only the .envrc
+adds, dotenv files and the venv, is then missing: `up` says so). The run scripts add the
+presets' exports as defaults, the service's `env` and `PORT`, so the order is the same in the
+shell and in a service (README, "One environment order").
 
-Secrets hook: `scanner_argv` passes the scanner's argv through `wrap_with_secrets(cfg, argv)`,
-which calls `nixenv.secrets.service_command(cfg, argv) -> argv` when the secrets module
-defines it (e.g. to return `["sops", "exec-env", FILE, shlex.join(argv)]`). The wrapped
-command runs inside the devshell, so sops comes from the flake; every service then sees the
-decrypted values in its environment, never on disk.
+The scanner's environment is fixed when it starts. `env_digest` hashes the files that
+environment is made from; `up` restarts the scanner when the digest changed, so that a
+service never runs with an environment older than the shell's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
 from pathlib import Path
 from typing import Mapping
 
-from nixenv.config.load import Config, Service
+from nixenv.config.load import Config
+from nixenv.direnv.envrc import envrc_allowed
+from nixenv.nix.flake import develop_argv, nix_env
+from nixenv.secrets.sops import SecretsUnavailable
+from nixenv.secrets.store import service_command
+from nixenv.services import procs
+from nixenv.support import proc
+
+NIX_ARGS_VAR = "NIXENV_NIX_ARGS"
 
 # Shell words that are not a program on PATH (builtins and syntax): nothing to check.
 _SHELL_WORDS = frozenset(
@@ -38,59 +48,63 @@ def in_devshell(cfg: Config, environ: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("IN_NIX_SHELL")) and env.get("NIXENV_PROJECT") == cfg.project.name
 
 
-def wrap_with_secrets(cfg: Config, argv: list[str], warnings: list[str] | None = None) -> list[str]:
-    """THE hook for the secrets issue: decrypted secrets for every service (see module doc).
+def env_digest(cfg: Config) -> str:
+    """Hash of what the services' environment is made from (not of their own entries)."""
+    digest = hashlib.sha256()
+    names = ["flake.nix", "flake.lock", ".envrc", ".envrc.local", ".nixenv/exports.env",
+             *cfg.project.dotenv, *([cfg.secrets.file] if cfg.secrets else [])]
+    for name in names:
+        digest.update(name.encode() + b"\0")
+        try:
+            digest.update((cfg.root / name).read_bytes())
+        except OSError:
+            digest.update(b"-")
+    digest.update(repr(sorted(cfg.env.items())).encode())
+    digest.update(os.environ.get(NIX_ARGS_VAR, "").encode())
+    return digest.hexdigest()[:16]
 
-    When the secrets cannot be decrypted (no sops, no usable key), the services start
-    without them and a one-line warning is added to `warnings`."""
+
+def with_secrets(cfg: Config, argv: list[str], warnings: list[str]) -> list[str]:
+    """`argv` started with the decrypted secrets in its environment (never on disk); when they
+    cannot be decrypted here, the services start without them and `warnings` says why."""
     if cfg.secrets is None:
         return argv
-    from nixenv.secrets import store as secrets
-    from nixenv.support.errors import NixenvError
-
-    wrap = getattr(secrets, "service_command", None)
-    if wrap is None:
-        return argv
     try:
-        return list(wrap(cfg, argv))
-    except NixenvError as exc:
-        if type(exc).__name__ != "SecretsUnavailable":
-            raise
-        if warnings is not None:
-            warnings.append(f"services start without secrets: {exc}")
+        return list(service_command(cfg, argv))
+    except SecretsUnavailable as exc:
+        warnings.append(f"services start without secrets: {exc}")
         return argv
 
 
-def scanner_argv(cfg: Config, scan_dir: Path, environ: Mapping[str, str] | None = None,
-                 warnings: list[str] | None = None) -> tuple[list[str], str]:
-    """(argv that starts s6-svscan on `scan_dir` in the services' environment, how)."""
-    from nixenv.support import proc
-
-    scanner = ["s6-svscan", str(scan_dir)]
-    if in_devshell(cfg, environ):
-        argv = wrap_with_secrets(cfg, scanner, warnings)
-        proc.which(argv[0], path=(os.environ if environ is None else environ).get("PATH"))
-        return argv, "devshell"
-    from nixenv.direnv.envrc import envrc_allowed
-
+def project_command(cfg: Config, argv: list[str], warnings: list[str],
+                    environ: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+    """(`argv` run in the project's environment, how): as it is inside the devshell, through
+    `direnv exec` when the .envrc is allowed, else through `nix develop -c` with the secrets."""
+    env = os.environ if environ is None else environ
+    if in_devshell(cfg, env):
+        wrapped = with_secrets(cfg, argv, warnings)
+        proc.which(wrapped[0], path=env.get("PATH"))
+        return wrapped, "devshell"
     if envrc_allowed(cfg.root):
-        # The whole .envrc: devshell, venv, node_modules/.bin, dotenv files and secrets.
-        return ["direnv", "exec", str(cfg.root), *scanner], "direnv"
-    from nixenv.app.run import develop_command
-
-    argv = wrap_with_secrets(cfg, scanner, warnings)
-
+        # The whole .envrc: devshell, venv, node_modules/.bin, exports, dotenv files and secrets.
+        return ["direnv", "exec", str(cfg.root), *argv], "direnv"
+    wrapped = with_secrets(cfg, argv, warnings)
     proc.which("nix")
-    return develop_command(cfg, argv), "nix develop"
+    warnings.append("the .envrc is not allowed (`direnv allow`): services get the devshell and the secrets, "
+                    "but not the venv, node_modules/.bin or dotenv files")
+    return develop_argv(str(cfg.root), wrapped, shlex.split(env.get(NIX_ARGS_VAR, ""))), "nix develop"
 
 
-def scanner_environ(cfg: Config, scan_dir: Path, marker_var: str,
-                    environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    from nixenv.nix.flake import nix_env
+def scanner_argv(cfg: Config, scan_dir: Path, warnings: list[str],
+                 environ: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+    """(argv that starts s6-svscan on `scan_dir` in the services' environment, how)."""
+    return project_command(cfg, ["s6-svscan", str(scan_dir)], warnings, environ)
 
+
+def scanner_environ(cfg: Config, scan_dir: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if environ is None else environ)
-    env[marker_var] = str(scan_dir)
-    env.pop("NIXENV_SERVICE_DIR", None)
+    env[procs.PROJECT_VAR] = str(scan_dir)
+    env.pop(procs.SERVICE_VAR, None)
     env.pop("NIXENV_SERVICE", None)
     return env if in_devshell(cfg, env) else nix_env(env)
 
@@ -113,19 +127,17 @@ def program_of(command: str) -> str | None:
     return word
 
 
-def missing_program(cfg: Config, service: Service, path: str) -> str | None:
+def missing_program(root: Path, name: str, command: str, cwd: str, path: str) -> str | None:
     """A problem message when the service's program is not on the services' PATH."""
-    program = program_of(service.command)
+    program = program_of(command)
     if program is None:
         return None
     if "/" in program:
-        target = (cfg.root / service.cwd / program) if not program.startswith("/") else Path(program)
+        target = (root / cwd / program) if not program.startswith("/") else Path(program)
         if target.is_file() and os.access(target, os.X_OK):
             return None
-        return (f"services.{service.name}.command: `{program}` is not an executable file "
-                f"(looked in {target.parent})")
+        return f"services.{name}.command: `{program}` is not an executable file (looked in {target.parent})"
     if shutil.which(program, path=path) is not None:
         return None
-    return (f"services.{service.name}.command: `{program}` is not on the services' PATH; "
+    return (f"services.{name}.command: `{program}` is not on the services' PATH; "
             f"add its package to [packages].include in nixenv.toml")
-

@@ -56,6 +56,19 @@ def read_lines(log_dir: Path, name: str) -> list[Line]:
     return out
 
 
+def last_lines(log_dir: Path, count: int) -> list[str]:
+    """The texts of the last `count` lines of a service's log (archives included)."""
+    return [line.text for line in read_lines(log_dir, "")][-count:]
+
+
+def file_tail(path: Path, count: int) -> list[str]:
+    """The last `count` lines of a plain file (s6-svscan's own output)."""
+    try:
+        return path.read_text(errors="replace").splitlines()[-count:]
+    except OSError:
+        return ["(no output)"]
+
+
 def merged(logs: dict[str, Path], last: int | None = None) -> list[Line]:
     streams = [read_lines(path, name) for name, path in logs.items()]
     lines = list(heapq.merge(*streams, key=lambda line: line.stamp))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -152,28 +151,6 @@ def signal_all(pids_: Iterable[int], sig: int) -> None:
 
 def signum(name: str) -> int:
     return getattr(signal, "SIG" + name.upper().removeprefix("SIG"), signal.SIGTERM)
-
-
-def stop_marked(marker: bytes, signame: str = "TERM", timeout: float = 10.0, *,
-                keep: Iterable[int] = ()) -> list[int]:
-    """Send `signame` to every process carrying `marker`, SIGKILL what is left after
-    `timeout` seconds; returns the pids that had to be killed."""
-    keep = set(keep)
-    targets = [p for p in marked(marker) if p not in keep]
-    if not targets:
-        return []
-    sig = signum(signame)
-    signal_all(targets, sig)
-    signal_all(targets, signal.SIGCONT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        targets = [p for p in targets if alive(p)]
-        if not targets:
-            return []
-        time.sleep(0.02)
-    left = [p for p in marked(marker) if p not in keep]
-    signal_all(left, signal.SIGKILL)
-    return left
 
 
 def describe(pid: int) -> str:

@@ -1,12 +1,17 @@
-"""s6 service directories under .nixenv/services/ (the scan directory of the project's s6-svscan).
+"""Reconcile: write the planned service directories, retire the ones no longer planned.
 
-One directory per `[services.NAME]`: `run` (execs the command, so the supervised pid is the
-service), `finish` (restart policy), `notification-fd` + `data/check` for readiness through
-`s6-notifyoncheck`, `down` (nixenv decides the start order, not the scanner), `timeout-kill`,
-`down-signal`, and `log/` running `s6-log` into .nixenv/logs/NAME/. Everything here is an
-internal file (no marker, not committed). s6 itself writes `supervise/` and `event/`, and the
-scripts write run-time state into `data/` (pid, crashes, restarts, last-exit): nixenv never
-touches those except through `prune` of a removed service.
+One s6 service directory per service under the project's scan directory (outside the
+project tree: see config/paths.py): `run` (execs the command, so the supervised pid is the
+service), `finish` (restart policy; one-shot tasks stay down), `notification-fd` +
+`data/check` for readiness through `s6-notifyoncheck`, `down` (nixenv decides the start
+order, not the scanner), `timeout-kill`, `down-signal`, a preset's `data/setup`,
+`data/ready` and `data/ensure`, and `log/` running `s6-log` into the project's log
+directory. s6 writes `supervise/` and `event/`; the scripts write run-time state into
+`data/` (pid, crashes, restarts, last-exit). Files are written only when their content
+changed, through a temp file and a rename (a supervisor never runs half a script).
+
+The presets' exported variables are written to the project's `.nixenv/exports.env`, which
+the .envrc and every run script read.
 """
 
 from __future__ import annotations
@@ -18,63 +23,72 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from nixenv.config.load import Config, Service
-from nixenv.support.files import GeneratedFile
+from nixenv.config.load import Ready
+from nixenv.config.paths import EXPORTS_FILE, ProjectPaths
+from nixenv.services import s6, stop
+from nixenv.services.dirs import DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, read_stripped, service_dirs
+from nixenv.services.plan import Plan, ServicePlan
+from nixenv.support.render import render, sh_refs, templates_dir
 
-SERVICES_DIR = ".nixenv/services"
-LOGS_DIR = ".nixenv/logs"
 LOG_SIZE = 1_000_000  # bytes before s6-log rotates `current`
 LOG_KEEP = 20  # archived log files kept per service
 MAX_BACKOFF = 30  # seconds: cap of the crash-loop delay
 STABLE_AFTER = 10  # seconds up after which a crash no longer counts as part of a loop
-HASH_FILE = "data/nixenv-hash"
+STAMP = ".nixenv-rendered"  # in the scan dir (s6 skips dot names): what the dirs were rendered from
 # files nixenv renders into a service directory (for pruning what a config change dropped)
-RENDERED = ("run", "finish", "notification-fd", "data/check", "down", "timeout-kill",
-            "timeout-finish", "down-signal", "max-death-tally", HASH_FILE, "log/run",
+RENDERED = ("run", "finish", "notification-fd", "data/check", "data/ready", "data/setup", "data/ensure",
+            "down", "timeout-kill", "timeout-finish", "down-signal", HASH_FILE, DEPENDS_FILE, ONESHOT_FILE, "log/run",
             "log/notification-fd")
 
 
-def service_files(cfg: Config) -> list[GeneratedFile]:
-    """Every file of every service directory (internal: no marker, not committed)."""
-    files: list[GeneratedFile] = []
-    for service in cfg.services.values():
-        files += files_for(cfg, service)
-    return files
-
-
-def files_for(cfg: Config, service: Service) -> list[GeneratedFile]:
-    from nixenv.support.render import render
-
+def service_files(paths: ProjectPaths, service: ServicePlan) -> dict[str, tuple[str, int]]:
+    """relative path -> (content, mode) of one service directory."""
     name = service.name
-    base = f"{SERVICES_DIR}/{name}"
-    env = {**cfg.env, **service.env}
-    ready = service.ready
-    stop_ms = int(service.timeout * 1000)
-    ctx = dict(name=name, port=service.port, env=env, ready=ready is not None, cwd=service.cwd,
-               command=exec_form(service.command), restart=service.restart, stop_signal=service.signal,
-               group_wait_ticks=max(1, int(service.timeout * 10)), max_delay=MAX_BACKOFF,
-               stable_after=STABLE_AFTER)
-    out = [
-        GeneratedFile(f"{base}/run", render("s6/run.j2", **ctx), 0o755, None),
-        GeneratedFile(f"{base}/finish", render("s6/finish.j2", **ctx), 0o755, None),
-        GeneratedFile(f"{base}/down", "", 0o644, None),
-        GeneratedFile(f"{base}/timeout-kill", f"{stop_ms}\n", 0o644, None),
+    stop_ms = int(service.stop_timeout * 1000)
+    service_dir = paths.service(name)
+    ctx = dict(name=name, port=service.port, env=service.env, ready=service.ready is not None,
+               cwd=service.cwd, command=exec_form(service.command), restart=service.restart,
+               stop_signal=service.stop_signal, oneshot=service.oneshot, root=str(paths.root),
+               service_dir=str(service_dir), exports_file=EXPORTS_FILE, setup=bool(service.setup),
+               library_path=True, check_timeout_ms=2000 if service.preset is None else 5000,
+               group_wait_ticks=max(1, int(service.stop_timeout * 10)), max_delay=MAX_BACKOFF,
+               stable_after=STABLE_AFTER, preset=service.preset)
+    log_dir = paths.log(name)
+    files = {
+        "run": (render("s6/run.j2", **ctx), 0o755),
+        "finish": (render("s6/finish.j2", **ctx), 0o755),
+        "down": ("", 0o644),
+        "timeout-kill": (f"{stop_ms}\n", 0o644),
         # finish may wait for the process group and sleep through the backoff
-        GeneratedFile(f"{base}/timeout-finish", f"{stop_ms + (MAX_BACKOFF + 5) * 1000}\n", 0o644, None),
-        GeneratedFile(f"{base}/down-signal", f"SIG{service.signal}\n", 0o644, None),
-        GeneratedFile(f"{base}/log/run", render("s6/log-run.j2", name=name, size=LOG_SIZE, keep=LOG_KEEP),
-                      0o755, None),
-        GeneratedFile(f"{base}/log/notification-fd", "3\n", 0o644, None),
-    ]
-    if ready is not None:
-        out.append(GeneratedFile(f"{base}/notification-fd", "3\n", 0o644, None))
-        out.append(GeneratedFile(f"{base}/data/check", check_script(service), 0o755, None))
+        "timeout-finish": (f"{stop_ms + (MAX_BACKOFF + 5) * 1000}\n", 0o644),
+        "down-signal": (f"SIG{service.stop_signal}\n", 0o644),
+        "log/run": (render("s6/log-run.j2", name=name, size=LOG_SIZE, keep=LOG_KEEP, log_dir=str(log_dir),
+                           logs_parent=str(log_dir.parent)), 0o755),
+        "log/notification-fd": ("3\n", 0o644),
+        # read by `down` and `status`, which must work from the disk when nixenv.toml cannot be read
+        DEPENDS_FILE: ("".join(f"{d}\n" for d in service.depends_on), 0o644),
+    }
+    if service.oneshot:
+        files[ONESHOT_FILE] = ("", 0o644)
+    if service.ready is not None:
+        files["notification-fd"] = ("3\n", 0o644)
+        ready_script = check_script(paths, service, service.ready)
+        if service.preset is not None:
+            files["data/ready"] = (ready_script, 0o755)
+            files["data/check"] = (render("s6/check-preset.j2", name=name, preset=service.preset,
+                                          ensure=bool(service.ensure)), 0o755)
+        else:
+            files["data/check"] = (ready_script, 0o755)
+    for script, what in ((service.setup, "setup"), (service.ensure, "ensure")):
+        if script:
+            files[f"data/{what}"] = (render("s6/preset-script.j2", name=name, preset=service.preset, what=what,
+                                            body=script), 0o755)
     digest = hashlib.sha256()
-    for f in out:
-        digest.update(f"{f.path}\0{f.mode}\0{f.content}\0".encode())
+    for rel, (content, mode) in sorted(files.items()):
+        digest.update(f"{rel}\0{mode}\0{content}\0".encode())
     # What the running instance was started from: `up` restarts a service whose files changed.
-    out.append(GeneratedFile(f"{base}/{HASH_FILE}", digest.hexdigest()[:16] + "\n", 0o644, None))
-    return out
+    files[HASH_FILE] = (digest.hexdigest()[:16] + "\n", 0o644)
+    return files
 
 
 _OPERATORS = frozenset({";", "&", "&&", "|", "||", "(", ")", ";;", "|&", ";&", "&;"})
@@ -104,11 +118,7 @@ def exec_form(command: str) -> str:
     return "exec " + command
 
 
-def check_script(service: Service) -> str:
-    from nixenv.support.render import render
-
-    ready = service.ready
-    assert ready is not None
+def check_script(paths: ProjectPaths, service: ServicePlan, ready: Ready) -> str:
     if ready.kind == "tcp":
         return render("s6/check-tcp.j2", name=service.name, port=int(ready.value), bash=_bash())
     if ready.kind == "http":
@@ -120,42 +130,72 @@ def check_script(service: Service) -> str:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         return render("s6/check-http.j2", bash=_bash(), name=service.name, url=url, https=https, host=host,
                       port=port, path=path, hostport=parts.netloc.rsplit("@", 1)[-1])
-    return render("s6/check-command.j2", name=service.name, cwd=service.cwd, command=str(ready.value))
+    return render("s6/check-command.j2", name=service.name, cwd=service.cwd, root=str(paths.root),
+                  command=str(ready.value))
 
 
-STAMP = ".nixenv-rendered"  # in the scan dir (s6 skips dot names): what the dirs were rendered from
+def exports_text(plan: Plan) -> str:
+    """`.nixenv/exports.env`: the presets' variables as defaults (a variable already set wins)."""
+    lines = ["# The services' connection settings (nixenv presets), for the shell and the services.",
+             "# Generated by nixenv from nixenv.toml with this machine's ports; not committed."]
+    for name, value in sorted(plan.exports.items()):
+        lines.append(f"[ -n \"${{{name}+set}}\" ] || export {name}={sh_refs(value)}")
+    return "\n".join(lines) + "\n"
 
 
-def _stamp(cfg: Config) -> str:
+def stamp_of(paths: ProjectPaths, config_bytes: bytes, extra: str = "") -> str:
     """Hash of everything the service directories are rendered from."""
-    from nixenv.support.render import templates_dir
-
-    digest = hashlib.sha256()
-    digest.update(cfg.path.read_bytes() if cfg.path.exists() else repr(cfg).encode())
-    for path in sorted((templates_dir() / "s6").glob("*.j2")) + [Path(__file__)]:
+    digest = hashlib.sha256(config_bytes + b"\0" + extra.encode() + b"\0" + str(paths).encode())
+    try:
+        digest.update((paths.state / "ports.json").read_bytes())
+    except OSError:
+        pass
+    here = Path(__file__).resolve().parent
+    for path in sorted((templates_dir() / "s6").glob("*.j2")) + sorted(here.glob("*.py")) + sorted(
+            (here / "presets").glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:32]
 
 
-def ensure(cfg: Config) -> list[str]:
-    """Write the service directories when stale (what `up` needs; `nixenv generate` writes
-    them too). Returns the paths written. A stamp of the inputs skips rendering when
-    nothing changed, so that `up` stays fast at 50 services."""
-    from nixenv.support.files import plan
-
-    scan = cfg.root / SERVICES_DIR
-    stamp = _stamp(cfg)
-    if read_stripped(scan / STAMP) == stamp and all((scan / name / "run").is_file() for name in cfg.services):
-        return []
-    changes = [c for c in plan(cfg.root, service_files(cfg)) if c.status != "unchanged"]
-    for change in changes:
-        _write_internal(cfg.root / change.file.path, change.file.text(), change.file.mode)
-    prune(cfg)
-    _write_internal(scan / STAMP, stamp + "\n", 0o644)
-    return [c.file.path for c in changes]
+def is_current(paths: ProjectPaths, stamp: str, names: list[str]) -> bool:
+    return read_stripped(paths.scan / STAMP) == stamp and all((paths.service(n) / "run").is_file() for n in names)
 
 
-def _write_internal(path: Path, text: str, mode: int) -> None:
+def write(paths: ProjectPaths, plan: Plan, stamp: str) -> list[str]:
+    """Write what changed (and the exports file), retire removed services; returns what was written."""
+    written = []
+    for service in plan.services.values():
+        base = paths.service(service.name)
+        files = service_files(paths, service)
+        for rel, (content, mode) in files.items():
+            target = base / rel
+            if _same(target, content, mode):
+                continue
+            write_internal(target, content, mode)
+            written.append(str(target))
+        for rel in RENDERED:
+            if rel not in files and (base / rel).is_file():
+                (base / rel).unlink()
+    exports = paths.exports
+    text = exports_text(plan) if plan.exports else ""
+    if text and not _same(exports, text, 0o644):
+        write_internal(exports, text, 0o644)
+        written.append(str(exports))
+    elif not text and exports.exists():
+        exports.unlink()
+    prune(paths, set(plan.services))
+    write_internal(paths.scan / STAMP, stamp + "\n", 0o644)
+    return written
+
+
+def _same(path: Path, content: str, mode: int) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == content and (path.stat().st_mode & 0o777) == mode
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def write_internal(path: Path, text: str, mode: int) -> None:
     """Temp file + rename (a supervisor never sees half a script) but no fsync: these files
     are re-rendered from nixenv.toml at any time, and 600 fsyncs made the first `up` of 50
     services take seconds."""
@@ -167,14 +207,6 @@ def _write_internal(path: Path, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def read_stripped(path: Path) -> str:
-    """A small state file's text without surrounding blanks; "" when it is missing."""
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
-
-
 def _bash() -> str:
     """The check scripts' interpreter: /bin/bash when the machine has it (one exec fewer per
     readiness poll than /usr/bin/env; these files are per machine, never committed), else
@@ -182,34 +214,22 @@ def _bash() -> str:
     return "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/usr/bin/env bash"
 
 
-def prune(cfg: Config) -> list[str]:
-    """Remove service directories of services no longer in the config; returns their names.
+def prune(paths: ProjectPaths, keep: set[str]) -> list[str]:
+    """Stop and remove the service directories of services no longer planned.
 
     A removed service that is still supervised is stopped first (its stop signal, then
     SIGKILL after its timeout-kill, its whole process tree), its supervisor and logger are
-    told to exit, and only then is the directory deleted. Directories of services still in
-    the config keep their supervise/, event/ and data/ state; only rendered files that the
-    config no longer produces (e.g. data/check after `ready` was removed) are deleted."""
-    from nixenv.services import s6 as services_s6
-
-    scan = cfg.root / SERVICES_DIR
-    if not scan.is_dir():
-        return []
-    wanted = {f.path for f in service_files(cfg)}
+    told to exit, and only then is the directory deleted, so s6-svscan never respawns a
+    supervisor on a half-deleted directory."""
     removed = []
-    for entry in sorted(scan.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
+    for entry in service_dirs(paths):
+        if entry.name in keep:
             continue
-        if entry.name in cfg.services:
-            for rel in RENDERED:
-                path = entry / rel
-                if f"{SERVICES_DIR}/{entry.name}/{rel}" not in wanted and path.is_file():
-                    path.unlink()
-            continue
-        services_s6.retire(entry)
+        stop.retire(entry)
+        remove_tree(entry)
         removed.append(entry.name)
     if removed:
-        services_s6.rescan(scan)
+        s6.rescan(paths.scan)
     return removed
 
 

@@ -166,35 +166,3 @@ def read_ms(path: Path, default: int) -> int:
         return int(path.read_text().strip() or default)
     except (OSError, ValueError):
         return default
-
-
-def retire(service_dir: Path) -> None:
-    """Stop a service whose directory is going away, end its supervisor and logger, delete it.
-
-    The order matters: the service goes down (its down-signal, SIGKILL after timeout-kill,
-    then every process still carrying its marker), then both supervisors exit, and only then
-    is the directory removed, so s6-svscan never respawns a supervisor on a half-deleted
-    directory and no supervisor is left running in a deleted one."""
-    from nixenv.services import procs as services_procs
-    from nixenv.services.reconcile import remove_tree
-
-    kill_ms = read_ms(service_dir / "timeout-kill", 10_000)
-    signame = _read_text(service_dir / "down-signal", "SIGTERM").removeprefix("SIG")
-    if supervised(service_dir):
-        control(service_dir, "d")
-    services_procs.stop_marked(services_procs.service_marker(service_dir), signame, kill_ms / 1000)
-    wait_until(lambda: not (read_status(service_dir) or _DOWN).up, kill_ms / 1000 + 1)
-    control(service_dir, "dx")
-    control(service_dir / "log", "x")
-    wait_until(lambda: not supervised(service_dir) and not supervised(service_dir / "log"), 5)
-    remove_tree(service_dir)
-
-
-def _read_text(path: Path, default: str) -> str:
-    try:
-        return path.read_text().strip() or default
-    except OSError:
-        return default
-
-
-_DOWN = SvStatus(0.0, 0.0, 0, 0, False, False, False, False)

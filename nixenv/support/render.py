@@ -62,6 +62,22 @@ def sh(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+_VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def sh_refs(value: Any) -> str:
+    """A shell word equal to `value` in which only `${NAME}` references expand (to a variable
+    set when the script runs, e.g. a secret); everything else is literal."""
+    parts = _VAR_REF.split(str(value))
+    words = []
+    for index, part in enumerate(parts):
+        if index % 2:
+            words.append(f'"${{{part}}}"')
+        elif part:
+            words.append(sh(part))
+    return "".join(words) or "''"
+
+
 def yaml_str(value: Any) -> str:
     """A double-quoted YAML scalar (JSON strings are valid YAML)."""
     return json.dumps(str(value), ensure_ascii=False)
@@ -109,7 +125,7 @@ def environment():
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(nix_str=nix_str, nix_attr=nix_attr, nix_list=nix_list, sh=sh,
+    env.filters.update(nix_str=nix_str, nix_attr=nix_attr, nix_list=nix_list, sh=sh, sh_refs=sh_refs,
                        yaml_str=yaml_str, json=to_json)
     return env
 

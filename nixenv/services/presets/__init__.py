@@ -8,7 +8,10 @@ shipped untested.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
+
+from nixenv.config.load import Service
 
 from nixenv.services.presets import memcached, mysql, nginx, postgres, rabbitmq, redis
 from nixenv.services.presets.base import Context, Package, Plan, apply_export
@@ -30,4 +33,11 @@ def plan_for(ctx: Context) -> Plan:
     return REGISTRY[ctx.service.preset](ctx)
 
 
-__all__ = ["REGISTRY", "Context", "Package", "Plan", "apply_export", "plan_for"]
+def packages_for(service: Service, root: Path) -> tuple[Package, ...]:
+    """The nixpkgs packages a preset service needs in the devshell (they depend on its
+    version and extensions only, not on where it runs)."""
+    ctx = Context(service=service, port=1, data_dir=root, run_dir=root, run_as=None, project_root=root)
+    return plan_for(ctx).packages
+
+
+__all__ = ["REGISTRY", "Context", "Package", "Plan", "apply_export", "packages_for", "plan_for"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from nixenv.config.load import Service
+from nixenv.config.load import Service, exported_names
 from nixenv.config.presets import PRESETS
 from nixenv.support.render import sh
 
@@ -61,12 +61,8 @@ class Plan:
 def apply_export(plan: Plan, service: Service) -> dict[str, str]:
     """The plan's exports under the names the user chose (`export = { DATABASE_URL = "SHOP_DB" }`);
     a "" new name drops the variable."""
-    out: dict[str, str] = {}
-    for name, value in plan.exports.items():
-        new = service.export.get(name, name)
-        if new:
-            out[new] = value
-    return out
+    names = exported_names(service)
+    return {names[name]: value for name, value in plan.exports.items() if name in names}
 
 
 def schema_attr(ctx: Context) -> str:
