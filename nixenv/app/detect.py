@@ -162,6 +162,9 @@ def _node_version(root: Path, package: dict) -> tuple[str, str]:
 # ---------------------------------------------------------------------------- Procfile
 
 
+RELEASE = "release"  # Procfile name of Heroku's release phase
+
+
 def detect_procfile(root: Path) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
     """[services.*] tables from a Procfile; a process using $PORT gets a port like foreman's."""
     procfile = root / "Procfile"
@@ -172,14 +175,24 @@ def detect_procfile(root: Path) -> tuple[dict[str, dict[str, Any]], tuple[str, .
     entries = parse_procfile(text)
     skipped = tuple(f"skipped {problem}" for problem in procfile_problems(text))
     services: dict[str, dict[str, Any]] = {}
+    release = entries.pop(RELEASE, None)
+    if release is not None:
+        # Heroku's release phase (migrations) runs once before the processes start: a one-shot
+        # task every other process waits for, not an always-restarting service
+        services[RELEASE] = {"command": release, "oneshot": True}
     for index, (name, command) in enumerate(entries.items()):
         table: dict[str, Any] = {"command": command}
         if re.search(r"\$\{?PORT\b", command):
             port = PROCFILE_PORT_BASE + 100 * index
             table["port"] = port
             table["ready"] = {"tcp": port}
+        if release is not None:
+            table["depends_on"] = [RELEASE]
         services[name] = table
-    return services, ((f"services {', '.join(services)}: Procfile",) if services else ()) + skipped
+    reasons = (f"services {', '.join(services)}: Procfile",) if services else ()
+    if release is not None:
+        reasons += (f"`{RELEASE}:` is Heroku's release phase: a one-shot task the other services wait for",)
+    return services, reasons + skipped
 
 
 # ------------------------------------------------------------------- version ranges
