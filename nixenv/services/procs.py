@@ -153,6 +153,36 @@ def signum(name: str) -> int:
     return getattr(signal, "SIG" + name.upper().removeprefix("SIG"), signal.SIGTERM)
 
 
+def fd_target(pid: int, fd: int) -> str | None:
+    """What an open file descriptor points at (e.g. "pipe:[1234]"), or None."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return None
+
+
+def holders(targets: set[str], skip: set[int] | frozenset[int] = frozenset()) -> dict[str, set[int]]:
+    """target -> live pids with an fd open on it (one pass over /proc/*/fd)."""
+    found: dict[str, set[int]] = {}
+    if not targets:
+        return found
+    for pid in pids():
+        if pid in skip:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target in targets and alive(pid):
+                found.setdefault(target, set()).add(pid)
+    return found
+
+
 def describe(pid: int) -> str:
     cmd = cmdline(pid) or (stat(pid) or ("?",))[0]
     return f"pid {pid} ({cmd[:80]})"

@@ -61,8 +61,46 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
                 killed.add(info[marker][0])
         if pending:
             time.sleep(0.01 if now - start < 0.5 else 0.05)
-    escaped = tuple(sorted(info[m][0] for m in pending))
-    return Stopped(tuple(sorted(killed)), escaped)
+    escaped = {info[m][0] for m in pending}
+    for name in _stop_pipe_holders([d for d in dirs if d.name not in escaped], start):
+        killed.add(name)
+    return Stopped(tuple(sorted(killed)), tuple(sorted(escaped)))
+
+
+S6_PROGRAMS = frozenset({"s6-svscan", "s6-supervise", "s6-log"})
+
+
+def _stop_pipe_holders(dirs: Sequence[Path], start: float) -> list[str]:
+    """Processes that left the service's marker behind (a daemon that ran `setsid` and `env -i`)
+    but still hold its log pipe: found through the logger's stdin, stopped like the service,
+    within its stop timeout. (One that also closed its stdout cannot be found this way.)"""
+    pipes: dict[str, tuple[Path, str, float]] = {}
+    for d in dirs:
+        logger = s6.read_status(d / "log")
+        target = procs.fd_target(logger.pid, 0) if logger is not None and logger.up else None
+        if target and target.startswith("pipe:"):
+            signame, timeout = stop_settings(d)
+            pipes[target] = (d, signame, timeout)
+    found = procs.holders(set(pipes), {os.getpid(), os.getppid()})
+    strays = {target: {p for p in pids if (procs.stat(p) or ("s6-log",))[0] not in S6_PROGRAMS}
+              for target, pids in found.items()}
+    strays = {t: p for t, p in strays.items() if p}
+    if not strays:
+        return []
+    for target, pids in strays.items():
+        procs.signal_all(pids, procs.signum(pipes[target][1]))
+        procs.signal_all(pids, signal.SIGCONT)
+    killed = []
+    for target, pids in strays.items():
+        d, _, timeout = pipes[target]
+        deadline = max(start + timeout, time.monotonic() + 0.1)
+        while time.monotonic() < deadline and any(procs.alive(p) for p in pids):
+            time.sleep(0.02)
+        left = [p for p in pids if procs.alive(p)]
+        if left:
+            procs.signal_all(left, signal.SIGKILL)
+            killed.append(d.name)
+    return killed
 
 
 def stop_waves(dirs: Sequence[Path], report: Callable[[str], None],
