@@ -143,6 +143,10 @@ def test_names_equal_to_the_envrc_variables_are_loaded(tmp_path, env):
         file = "secrets.env"
         """, env=env)
     nixenv("secrets", "init", "--yes", cwd=project, env=env)
+    # under a user's strict_env (set -euo pipefail in their direnvrc) too
+    direnvrc = Path(env["XDG_CONFIG_HOME"]) / "direnv" / "direnvrc"
+    direnvrc.parent.mkdir(parents=True)
+    direnvrc.write_text("strict_env\n")
     envrc = (project / ".envrc").read_text()
     names = set()
     for line in re.findall(r"^\s*local (.*)$", envrc, re.M):
