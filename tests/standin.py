@@ -11,9 +11,12 @@ HERE = Path(__file__).resolve().parent
 
 # nixpkgs attribute -> host commands it provides
 HOST_COMMANDS: dict[str, tuple[str, ...]] = {
-    "nodejs_20": ("node", "npm", "npx", "corepack"),
     "nodejs_22": ("node", "npm", "npx", "corepack"),
     "nodejs_24": ("node", "npm", "npx", "corepack"),
+    # as in nixpkgs (pkgs/development/web/nodejs/nodejs.nix): no bundled corepack from Node 25 on,
+    # the standalone `corepack` package instead
+    "nodejs_26": ("node", "npm", "npx"),
+    "corepack": ("corepack",),
     "uv": ("uv", "uvx"),
     "poetry": ("poetry",),
     "pdm": ("pdm",),

@@ -13,7 +13,7 @@ from nixenv.config.load import ConfigError, find_cycle, parse, topological_order
 FULL = '''
 [project]
 name = "shop"
-nixpkgs = "github:NixOS/nixpkgs/nixos-25.05"
+nixpkgs = "github:NixOS/nixpkgs/nixos-26.05"
 systems = ["x86_64-linux", "aarch64-darwin"]
 dotenv = [".env"]
 
@@ -26,7 +26,7 @@ manager = "pip"
 requirements = ["requirements.txt"]
 
 [node]
-version = "20"
+version = "26"
 manager = "yarn"
 
 [env]
@@ -69,7 +69,7 @@ def test_full_schema_parses_into_dataclasses():
     assert cfg.project.systems == ("x86_64-linux", "aarch64-darwin")
     assert cfg.packages.include[-1] == "python312Packages.numpy"
     assert cfg.python.attr == "python312" and cfg.python.requirements == ("requirements.txt",)
-    assert cfg.node.attr == "nodejs_20" and cfg.node.manager == "yarn"
+    assert cfg.node.attr == "nodejs_26" and cfg.node.manager == "yarn"
     assert cfg.env == {"DJANGO_SETTINGS_MODULE": "shop.settings.dev", "WORKERS": "4"}
     web = cfg.services["web"]
     assert web.depends_on == ("db",) and web.ready.kind == "http" and web.stop_signal == "INT"
@@ -127,7 +127,7 @@ ready = { tcp = 1, http = "http://x" }
     assert "nixenv.toml:3: project.nam: unknown key `nam` (did you mean `name`?)" in found
     assert "nixenv.toml:2: project: missing required key `name`" in joined
     assert "nixenv.toml:5: pakages: unknown key `pakages` (did you mean `packages`?)" in found
-    assert "nixenv.toml:9: node.version: nixpkgs provides nodejs_20, nodejs_22 and nodejs_24, found '18'" in found
+    assert "nixenv.toml:9: node.version: nixpkgs provides nodejs_22, nodejs_24, nodejs_26, found '18'" in found
     assert 'nixenv.toml:12: env."A B": `A B` is not a valid environment variable name' in joined
     assert "nixenv.toml:13: env.PATH: `PATH` is managed" in joined
     assert "nixenv.toml:18: services.a.port: expected a port number from 1 to 65535, found a string ('80') (write it as a number: port = 80)" in found

@@ -49,8 +49,10 @@ def test_python_version_detection(tmp_path, layout, version):
     ({"package.json": json.dumps({"packageManager": "pnpm@9.1.0"}), "yarn.lock": ""}, "pnpm", "22"),
     ({"package.json": "{}", "yarn.lock": ""}, "yarn", "22"),
     ({"package.json": "{}", "pnpm-lock.yaml": ""}, "pnpm", "22"),
-    ({"package.json": "{}", "package-lock.json": "{}", ".nvmrc": "v20.11.1\n"}, "npm", "20"),
-    ({"package.json": json.dumps({"engines": {"node": ">=18 <21"}})}, "npm", "20"),
+    ({"package.json": "{}", "package-lock.json": "{}", ".nvmrc": "v24.11.1\n"}, "npm", "24"),
+    ({"package.json": "{}", ".nvmrc": "v20.11.1\n"}, "npm", "22"),  # nodejs_20 is gone: the default
+    ({"package.json": json.dumps({"engines": {"node": ">=18 <25"}})}, "npm", "22"),
+    ({"package.json": json.dumps({"engines": {"node": ">=25"}})}, "npm", "26"),
     ({"package.json": "{}", ".nvmrc": "lts/jod"}, "npm", "22"),
 ])
 def test_node_detection(tmp_path, layout, manager, version):

@@ -49,10 +49,13 @@ def test_python_attributes(version, manager, extra):
 
 
 @pytest.mark.parametrize("manager", ["npm", "yarn", "pnpm"])
-@pytest.mark.parametrize("version", ["20", "22", "24"])
-def test_node_attribute_only(version, manager):
-    # nodejs_XX ships npm and corepack (which provides yarn and pnpm): nothing else is needed.
-    assert [r.attr for r in flake_packages(config(node={"version": version, "manager": manager}))] == [f"nodejs_{version}"]
+@pytest.mark.parametrize("version", ["22", "24", "26"])
+def test_node_attribute_and_corepack_where_node_no_longer_bundles_it(version, manager):
+    # nodejs_22/24 ship npm and corepack; from Node 25 on nixpkgs' standalone corepack provides
+    # yarn and pnpm (pkgs/development/web/nodejs/nodejs.nix: bundlesCorepack)
+    extra = ["corepack"] if manager != "npm" and version == "26" else []
+    refs = flake_packages(config(node={"version": version, "manager": manager}))
+    assert [r.attr for r in refs] == [f"nodejs_{version}", *extra]
 
 
 def test_no_languages_no_packages_and_no_envrc_sections():
@@ -90,7 +93,7 @@ def test_every_combination_is_valid_bash(py, node):
     assert result.returncode == 0, result.stderr
     # the helpers are defined exactly once, and only when a language needs them
     assert envrc.count("_nixenv_which() {") == (1 if (py or node) else 0)
-    watched = re.search(r"^watch_file (.*)$", envrc, re.M).group(1)
+    watched = re.search(r"^_nixenv_watch (.*)$", envrc, re.M).group(1)  # the one watch list
     for name in envrc_context(cfg)["watch"]:
         assert name in watched
     if py:
@@ -102,7 +105,7 @@ def test_changing_a_version_does_not_change_the_envrc():
     def envrc(py: str, node: str) -> str:
         return envrc_files(config(python={"version": py, "manager": "uv"}, node={"version": node, "manager": "yarn"}))[0].text()
 
-    assert envrc("3.12", "20") == envrc("3.14", "24")
+    assert envrc("3.12", "22") == envrc("3.14", "24")
 
 
 def _inputs_from_envrc(envrc: str) -> list[str]:
@@ -125,8 +128,8 @@ def test_hostile_samples_round_trip():
     cfg = config(python={"manager": "pip", "requirements": names})
     envrc = envrc_files(cfg)[0].text()
     assert _inputs_from_envrc(envrc) == list(dict.fromkeys(names))
-    watch = re.search(r"^watch_file .*$", envrc, re.M).group(0)
-    words = subprocess.run(["bash", "-c", 'watch_file() { printf "%s\\0" "$@"; }\n' + watch],
+    watch = re.search(r"^_nixenv_watch .*$", envrc, re.M).group(0)
+    words = subprocess.run(["bash", "-c", '_nixenv_watch() { printf "%s\\0" "$@"; }\n' + watch],
                            capture_output=True, check=True).stdout.decode().split("\0")[:-1]
     expected = list(dict.fromkeys(names))
     assert words[-len(expected):] == expected and words[0] == "flake.nix"

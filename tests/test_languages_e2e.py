@@ -155,7 +155,7 @@ def test_no_venv_from_a_host_python_when_the_devshell_fails(tmp_path, env):
         version = "3.12"
         manager = "pip"
         [node]
-        version = "20"
+        version = "22"
         manager = "npm"
     """)
     (root / "package.json").write_text('{"name": "x", "version": "1.0.0"}\n')
@@ -359,7 +359,7 @@ def test_npm_installs_a_local_dependency_and_its_bin_is_on_path(tmp_path, env):
         [project]
         name = "nodeproj"
         [node]
-        version = "20"
+        version = "22"
         manager = "npm"
     """)
     dep = root / "tools" / "greeter"
@@ -422,7 +422,7 @@ def pnpm_project(tmp_path: Path, env: dict, name: str) -> Path:
         [project]
         name = "pnpmproj"
         [node]
-        version = "20"
+        version = "22"
         manager = "pnpm"
     """, name=name)
     (root / "package.json").write_text(

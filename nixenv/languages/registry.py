@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from nixenv.config.load import Config
 from nixenv.support.errors import NixenvError
-
-if TYPE_CHECKING:
-    from nixenv.config.load import Config
-    from nixenv.nix.flake import PkgRef
+from nixenv.support.files import write_atomic
 
 # `.venv`: the one path VS Code, PyCharm, uv, poetry (in-project) and pdm all look for first.
 VENV_DIR = ".venv"
@@ -38,9 +35,14 @@ NODE_MANAGER_LOCKS = {
     "yarn": ("yarn.lock",),
     "pnpm": ("pnpm-lock.yaml",),
 }
-# yarn and pnpm come from corepack (shipped with nodejs_20/22/24 in nixpkgs), which follows
-# package.json's `packageManager`.
+# yarn and pnpm come from corepack, which follows package.json's `packageManager`. nixpkgs' nodejs
+# bundles it below Node 25 only (`bundlesCorepack = !lib.versionAtLeast version "25.0.0"` in
+# pkgs/development/web/nodejs/nodejs.nix, as Node itself stopped shipping it); from 25 on it is the
+# standalone `corepack` package (pkgs/by-name/co/corepack/package.nix). The `corepack_XX`
+# attributes are no help: they hold only the yarn/pnpm shims made by the bundled corepack
+# (pkgs/development/web/nodejs/corepack.nix), and there is none for 25 and later.
 COREPACK_MANAGERS = ("yarn", "pnpm")
+NODE_BUNDLES_COREPACK_BELOW = 25
 
 # What nixpkgs' Python setup hook (pkgs/development/interpreters/python/setup-hook.sh) and
 # stdenv's setup (pkgs/stdenv/generic/setup.sh, SOURCE_DATE_EPOCH) export into every devshell
@@ -50,14 +52,24 @@ COREPACK_MANAGERS = ("yarn", "pnpm")
 PYTHON_HOOK_VARIABLES = ("PYTHONHASHSEED", "DETERMINISTIC_BUILD", "PYTHONNOUSERSITE", "SOURCE_DATE_EPOCH")
 
 VSCODE_SETTINGS = ".vscode/settings.json"
+
+
+@dataclass(frozen=True)
+class PkgRef:
+    """A nixpkgs attribute the devshell needs, and the nixenv.toml key that asked for it."""
+
+    attr: str
+    asked_by: str
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.attr.split("."))
 VSCODE_KEY = "python.defaultInterpreterPath"
 VSCODE_VALUE = "${workspaceFolder}/" + VENV_DIR + "/bin/python"
 
 
-def flake_packages(cfg: "Config") -> list["PkgRef"]:
+def flake_packages(cfg: Config) -> list[PkgRef]:
     """The interpreter, the Python manager and Node, as nixpkgs attributes for flake.nix."""
-    from nixenv.nix.flake import PkgRef
-
     refs = []
     if cfg.python is not None:
         refs.append(PkgRef(cfg.python.attr, "python.version"))
@@ -65,19 +77,20 @@ def flake_packages(cfg: "Config") -> list["PkgRef"]:
         if manager:
             refs.append(PkgRef(manager, "python.manager"))
     if cfg.node is not None:
-        # nodejs_XX includes npm and corepack (which provides yarn and pnpm): nothing more needed.
-        refs.append(PkgRef(cfg.node.attr, "node.version"))
+        refs.append(PkgRef(cfg.node.attr, "node.version"))  # with npm (and corepack below Node 25)
+        if cfg.node.manager in COREPACK_MANAGERS and int(cfg.node.version) >= NODE_BUNDLES_COREPACK_BELOW:
+            refs.append(PkgRef("corepack", "node.manager"))
     return refs
 
 
-def python_hook_overrides(cfg: "Config") -> dict[str, str]:
+def python_hook_overrides(cfg: Config) -> dict[str, str]:
     """[env] values of PYTHON_HOOK_VARIABLES, under the name the .envrc restores them from."""
     if cfg.python is None:
         return {}
     return {f"NIXENV_USER_{name}": cfg.env[name] for name in PYTHON_HOOK_VARIABLES if name in cfg.env}
 
 
-def python_inputs(cfg: "Config") -> tuple[str, ...]:
+def python_inputs(cfg: Config) -> tuple[str, ...]:
     """Files whose content decides what the venv holds (relative to the project root)."""
     if cfg.python is None:
         return ()
@@ -86,7 +99,7 @@ def python_inputs(cfg: "Config") -> tuple[str, ...]:
     return PYTHON_MANAGER_INPUTS[cfg.python.manager]
 
 
-def node_inputs(cfg: "Config") -> tuple[str, ...]:
+def node_inputs(cfg: Config) -> tuple[str, ...]:
     if cfg.node is None:
         return ()
     return ("package.json", *NODE_MANAGER_LOCKS[cfg.node.manager])
@@ -110,7 +123,7 @@ class NodeEnvrc:
     corepack: bool
 
 
-def envrc_context(cfg: "Config") -> dict:
+def envrc_context(cfg: Config) -> dict:
     """Values the envrc/python.j2 and envrc/node.j2 fragments need."""
     python = None
     if cfg.python is not None:
@@ -138,10 +151,8 @@ def envrc_context(cfg: "Config") -> dict:
 # --------------------------------------------------------------------------- nixenv ide
 
 
-def write_ide(cfg: "Config") -> list[str]:
+def write_ide(cfg: Config) -> list[str]:
     """Point VS Code at .venv/bin/python (keeping every other setting) and return lines to print."""
-    from nixenv.support.files import write_atomic
-
     if cfg.python is None:
         raise NixenvError(f"{cfg.path}: there is no [python] table, so there is no interpreter to point "
                           'an IDE at. Add [python] with version = "3.12" and run `nixenv generate`.')

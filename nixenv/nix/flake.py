@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from nixenv.config.load import Config
+from nixenv.languages import registry as languages
+from nixenv.languages.registry import PkgRef
 from nixenv.support.files import GeneratedFile
+from nixenv.support.render import render
 
 # Nix 2.8 needs flakes switched on explicitly; the rest keeps old Nix quiet and fast.
 NIX_FEATURES = "nix-command flakes"
 
-
-@dataclass(frozen=True)
-class PkgRef:
-    """A nixpkgs attribute the devshell needs, and the nixenv.toml key that asked for it."""
-
-    attr: str
-    asked_by: str
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        return tuple(self.attr.split("."))
+__all__ = ["PkgRef", "tool_packages", "library_packages", "shell_env", "flake_files", "nix_env", "develop_argv"]
 
 
 def tool_packages(cfg: Config) -> list[PkgRef]:
     """Toolchains the configuration implies: languages, s6 for services, sops for secrets."""
-    from nixenv.languages import registry as languages
-
     refs = list(languages.flake_packages(cfg))
     if cfg.services:
         refs += [PkgRef("s6", "[services]"), PkgRef("execline", "[services]")]
@@ -42,8 +32,6 @@ def library_packages(cfg: Config) -> list[PkgRef]:
 
 
 def shell_env(cfg: Config) -> dict[str, str]:
-    from nixenv.languages import registry as languages
-
     env = {"NIXENV_PROJECT": cfg.project.name}
     env.update(cfg.env)
     env.update(languages.python_hook_overrides(cfg))
@@ -51,8 +39,6 @@ def shell_env(cfg: Config) -> dict[str, str]:
 
 
 def flake_files(cfg: Config) -> list[GeneratedFile]:
-    from nixenv.support.render import render
-
     text = render(
         "flake.nix.j2",
         cfg=cfg,
