@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from nixenv.config.load import NIXPKGS_MIN_NIX
 from nixenv.support import proc
 from nixenv.support.errors import NixenvError
 
@@ -47,6 +48,31 @@ def check_nix() -> list[Check]:
     return checks
 
 
+def nix_version_tuple(text: str) -> tuple[int, ...] | None:
+    """(2, 18, 0) from `nix --version` output such as "nix (Nix) 2.18.0" or "nix (Lix, like Nix) 2.91.1"."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(part or 0) for part in match.groups()) if match else None
+
+
+def is_local_flake_ref(ref: str) -> bool:
+    """A nixpkgs on this machine (path:..., /abs, ./rel, ~/...): its Nix needs are the user's to know."""
+    return ref.startswith(("path:", "/", "./", "../", "~"))
+
+
+def check_nixpkgs_needs(nix_version: str | None, nixpkgs: str) -> Check | None:
+    """Current nixpkgs refuses to evaluate with a Nix older than lib/minver.nix says."""
+    have = nix_version_tuple(nix_version or "")
+    need = nix_version_tuple(NIXPKGS_MIN_NIX)
+    if have is None or need is None or is_local_flake_ref(nixpkgs):
+        return None
+    ok = have >= need
+    return Check("nix for nixpkgs", ok,
+                 f"nix {'.'.join(map(str, have))} {'>=' if ok else '<'} {NIXPKGS_MIN_NIX}, which current nixpkgs "
+                 f"({nixpkgs}) needs (its lib/minver.nix)",
+                 "" if ok else f"upgrade nix to {NIXPKGS_MIN_NIX} or later (README: Install), or point "
+                 "[project].nixpkgs at an older release", required=False)
+
+
 def _direnv_hooked(home: Path) -> bool:
     if os.environ.get("DIRENV_DIR") or os.environ.get("DIRENV_FILE"):
         return True
@@ -79,7 +105,7 @@ def check_direnv(root: Path | None) -> list[Check]:
     return checks
 
 
-def check_project(root: Path) -> list[Check]:
+def check_project(root: Path, nix_version: str | None = None) -> list[Check]:
     from nixenv.config import load as config
     from nixenv.support.files import git_toplevel, untracked
     from nixenv.app.generate import generate
@@ -89,6 +115,9 @@ def check_project(root: Path) -> list[Check]:
     except NixenvError as exc:
         return [Check("nixenv.toml", False, str(exc).splitlines()[0], "fix the problems `nixenv generate` lists")]
     checks = [Check("nixenv.toml", True, f"valid ({cfg.project.name})")]
+    needs_nix = check_nixpkgs_needs(nix_version, cfg.project.nixpkgs)
+    if needs_nix is not None:
+        checks.append(needs_nix)
     needs = []
     if cfg.services:
         needs += ["s6-svscan", "execlineb"]
@@ -124,11 +153,13 @@ def run_checks(start: Path) -> list[Check]:
         root = find_root(start)
     except NixenvError:
         root = None
-    checks = check_nix() + check_direnv(root)
+    nix_checks = check_nix()
+    nix_version = nix_checks[0].detail if nix_checks[0].ok else None
+    checks = nix_checks + check_direnv(root)
     if root is None:
         checks.append(Check("nixenv.toml", False, f"none in {start} or above", "run `nixenv init`"))
     else:
-        checks += check_project(root)
+        checks += check_project(root, nix_version)
     return checks
 
 
