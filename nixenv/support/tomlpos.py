@@ -137,6 +137,10 @@ class _Scanner:
                 self.advance(2 if is_array else 1)
                 line = self.line
                 table = self.read_key()
+                # a table that exists only through a dotted header ([servces.web] makes `servces`)
+                # is where that header is
+                for depth in range(1, len(table)):
+                    self.lines.setdefault(table[:depth], line)
                 if is_array:
                     index = array_counts.get(table, 0)
                     array_counts[table] = index + 1
