@@ -351,6 +351,38 @@ def test_poetry_installs_a_local_package_into_the_venv(tmp_path, env):
     assert second.stdout.strip() == str(root / ".venv")
 
 
+def test_pdm_installs_a_local_package_into_the_venv(tmp_path, env):
+    root = project(tmp_path, env, """
+        [project]
+        name = "pdmproj"
+        [python]
+        version = "3.12"
+        manager = "pdm"
+    """)
+    make_wheel(root / "wheels", "pkgone", "1.0", {"pkgone/__init__.py": "VALUE = 'one'\n"})
+    (root / "pyproject.toml").write_text(textwrap.dedent("""
+        [project]
+        name = "pdmproj"
+        version = "0.1.0"
+        requires-python = ">=3.11"
+        dependencies = ["pkgone @ file:///${PROJECT_ROOT}/wheels/pkgone-1.0-py3-none-any.whl"]
+
+        [tool.pdm]
+        distribution = false
+    """))
+    allow(root, env)
+    # offline: no index is reachable (the local wheel is all pdm needs)
+    env = {**env, "PDM_PYPI_URL": "http://127.0.0.1:9/simple", "PDM_CHECK_UPDATE": "false"}
+    code = "import sys, pkgone; print(sys.prefix); print(pkgone.VALUE)"
+    first = direnv_exec(root, "python", "-c", code, env=env)
+    assert first.stdout.split() == [str(root / ".venv"), "one"], show(first)
+    assert "python (pdm): " + INSTALLING in first.stderr and "pdm install" in first.stderr, show(first)
+    assert (root / "pdm.lock").exists()
+    second = direnv_exec(root, "pdm", "info", "--python", env=env)
+    assert INSTALLING not in second.stderr, show(second)
+    assert second.stdout.strip().startswith(str(root / ".venv")), show(second)  # PDM_PYTHON: the venv
+
+
 # --------------------------------------------------------------------------- Node
 
 
