@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from nixenv import __version__
 from nixenv.config.load import Config
 from nixenv.config.paths import ProjectPaths
 from nixenv.direnv.envrc import envrc_files
 from nixenv.nix.flake import flake_files
 from nixenv.secrets.store import sops_files
-from nixenv.services import ports, reconcile
-from nixenv.services.plan import Plan, plan, run_as_user
+from nixenv.services import ports, reconcile, stamp
+from nixenv.services.plan import Plan, plan
 from nixenv.support.files import Change, GeneratedFile, apply, intent_to_add
 from nixenv.support.files import plan as plan_files
 
@@ -79,24 +78,12 @@ def ensure_generated(cfg: Config) -> Report | None:
     return generate(cfg)
 
 
-def _stamp(cfg: Config, paths: ProjectPaths) -> str:
-    return reconcile.stamp_of(paths, cfg.path.read_bytes() if cfg.path.exists() else repr(cfg).encode(),
-                              f"{__version__}\0{run_as_user()}")
-
-
-def services_current(cfg: Config, paths: ProjectPaths) -> bool:
-    """The service directories were rendered from what the configuration says now."""
-    if not cfg.services and not paths.scan.exists():
-        return not paths.exports.exists()
-    return reconcile.is_current(paths, _stamp(cfg, paths), list(cfg.services))
-
-
 def service_directories(cfg: Config) -> Plan | None:
     """The service directories and `.nixenv/exports.env`, when what they are made from changed
     (the stamp: nixenv.toml, the ports, the templates, nixenv itself); None when current."""
     paths = ProjectPaths.of(cfg.root, cfg.project.name)
-    if services_current(cfg, paths):
+    if stamp.current(cfg, paths):
         return None
     planned = plan(cfg, paths, ports.resolve(cfg, paths))
-    reconcile.write(paths, planned, _stamp(cfg, paths))
+    reconcile.write(paths, planned, stamp.stamp(cfg, paths))
     return planned

@@ -172,14 +172,3 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
-
-
-def run_app() -> None:
-    try:
-        app()
-    except NixenvError as exc:
-        sys.stderr.write(f"nixenv: error: {exc}\n")
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("nixenv: interrupted\n")
-        sys.exit(130)

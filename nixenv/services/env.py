@@ -9,14 +9,12 @@ adds, dotenv files and the venv, is then missing: `up` says so). The run scripts
 presets' exports as defaults, the service's `env` and `PORT`, so the order is the same in the
 shell and in a service (README, "One environment order").
 
-The scanner's environment is fixed when it starts. `env_digest` hashes the files that
-environment is made from; `up` restarts the scanner when the digest changed, so that a
-service never runs with an environment older than the shell's.
+The scanner's environment is fixed when it starts: services/digest.py tells when it is out
+of date.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
@@ -29,39 +27,15 @@ from nixenv.nix.flake import develop_argv, nix_env
 from nixenv.secrets.sops import SecretsUnavailable
 from nixenv.secrets.store import service_command
 from nixenv.services import procs
+from nixenv.services.digest import NIX_ARGS_VAR, in_devshell
 from nixenv.support import proc
 
-NIX_ARGS_VAR = "NIXENV_NIX_ARGS"
 
 # Shell words that are not a program on PATH (builtins and syntax): nothing to check.
 _SHELL_WORDS = frozenset(
     "! { } ( ) [ [[ . : case cd command eval exit export for if set shift source test "
     "trap ulimit umask unset until wait while echo printf true false read local type".split()
 )
-
-
-def in_devshell(cfg: Config, environ: Mapping[str, str] | None = None) -> bool:
-    """True when this process already has the project's devshell environment."""
-    env = os.environ if environ is None else environ
-    if env.get("NIXENV_ROOT") and Path(env["NIXENV_ROOT"]).resolve() == cfg.root:
-        return True
-    return bool(env.get("IN_NIX_SHELL")) and env.get("NIXENV_PROJECT") == cfg.project.name
-
-
-def env_digest(cfg: Config) -> str:
-    """Hash of what the services' environment is made from (not of their own entries)."""
-    digest = hashlib.sha256()
-    names = ["flake.nix", "flake.lock", ".envrc", ".envrc.local", ".nixenv/exports.env",
-             *cfg.project.dotenv, *([cfg.secrets.file] if cfg.secrets else [])]
-    for name in names:
-        digest.update(name.encode() + b"\0")
-        try:
-            digest.update((cfg.root / name).read_bytes())
-        except OSError:
-            digest.update(b"-")
-    digest.update(repr(sorted(cfg.env.items())).encode())
-    digest.update(os.environ.get(NIX_ARGS_VAR, "").encode())
-    return digest.hexdigest()[:16]
 
 
 def with_secrets(cfg: Config, argv: list[str], warnings: list[str]) -> list[str]:

@@ -11,7 +11,6 @@ shell and for the services.
 
 from __future__ import annotations
 
-import os
 import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +20,10 @@ from nixenv.config.load import SERVICE_REF, Config, Ready, Service
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import presets
 from nixenv.services.presets.base import Context
+from nixenv.services.runas import run_as_user
 
 DEFAULT_STOP_SIGNAL = "TERM"
 DEFAULT_STOP_TIMEOUT = 10.0
-# the unprivileged user that runs servers refusing root (postgres, mysqld) when nixenv is root
-RUN_AS_VAR = "NIXENV_SERVICE_USER"
-DEFAULT_RUN_AS = "nobody"
 
 
 @dataclass(frozen=True)
@@ -57,14 +54,6 @@ class Plan:
 
     def order(self) -> list[str]:
         return list(self.services)
-
-
-def run_as_user(environ: Mapping[str, str] | None = None) -> str | None:
-    """None unless nixenv runs as root; then the user servers run as (it must exist)."""
-    if os.geteuid() != 0:
-        return None
-    env = os.environ if environ is None else environ
-    return env.get(RUN_AS_VAR) or DEFAULT_RUN_AS
 
 
 def expand_refs(text: str, ports: Mapping[str, int]) -> str:

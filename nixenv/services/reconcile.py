@@ -28,13 +28,13 @@ from nixenv.config.paths import EXPORTS_FILE, ProjectPaths
 from nixenv.services import s6, stop
 from nixenv.services.dirs import DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, read_stripped, service_dirs
 from nixenv.services.plan import Plan, ServicePlan
+from nixenv.services.stamp import STAMP
 from nixenv.support.render import render, sh_refs, templates_dir
 
 LOG_SIZE = 1_000_000  # bytes before s6-log rotates `current`
 LOG_KEEP = 20  # archived log files kept per service
 MAX_BACKOFF = 30  # seconds: cap of the crash-loop delay
 STABLE_AFTER = 10  # seconds up after which a crash no longer counts as part of a loop
-STAMP = ".nixenv-rendered"  # in the scan dir (s6 skips dot names): what the dirs were rendered from
 # files nixenv renders into a service directory (for pruning what a config change dropped)
 RENDERED = ("run", "finish", "notification-fd", "data/check", "data/ready", "data/setup", "data/ensure",
             "down", "timeout-kill", "timeout-finish", "down-signal", HASH_FILE, DEPENDS_FILE, ONESHOT_FILE, "log/run",
@@ -141,24 +141,6 @@ def exports_text(plan: Plan) -> str:
     for name, value in sorted(plan.exports.items()):
         lines.append(f"[ -n \"${{{name}+set}}\" ] || export {name}={sh_refs(value)}")
     return "\n".join(lines) + "\n"
-
-
-def stamp_of(paths: ProjectPaths, config_bytes: bytes, extra: str = "") -> str:
-    """Hash of everything the service directories are rendered from."""
-    digest = hashlib.sha256(config_bytes + b"\0" + extra.encode() + b"\0" + str(paths).encode())
-    try:
-        digest.update((paths.state / "ports.json").read_bytes())
-    except OSError:
-        pass
-    here = Path(__file__).resolve().parent
-    for path in sorted((templates_dir() / "s6").glob("*.j2")) + sorted(here.glob("*.py")) + sorted(
-            (here / "presets").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:32]
-
-
-def is_current(paths: ProjectPaths, stamp: str, names: list[str]) -> bool:
-    return read_stripped(paths.scan / STAMP) == stamp and all((paths.service(n) / "run").is_file() for n in names)
 
 
 def write(paths: ProjectPaths, plan: Plan, stamp: str) -> list[str]:

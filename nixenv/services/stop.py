@@ -33,6 +33,7 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
     if not dirs:
         return Stopped((), ())
     start = time.monotonic()
+    pipes = _log_pipes(dirs)  # before anything stops: a logger may go with its scanner
     info: dict[bytes, tuple[str, Path, str, float]] = {}
     for d in dirs:
         signame, timeout = stop_settings(d)
@@ -62,7 +63,7 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
         if pending:
             time.sleep(0.01 if now - start < 0.5 else 0.05)
     escaped = {info[m][0] for m in pending}
-    for name in _stop_pipe_holders([d for d in dirs if d.name not in escaped], start):
+    for name in _stop_pipe_holders({t: v for t, v in pipes.items() if v[0].name not in escaped}, start):
         killed.add(name)
     return Stopped(tuple(sorted(killed)), tuple(sorted(escaped)))
 
@@ -70,10 +71,8 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
 S6_PROGRAMS = frozenset({"s6-svscan", "s6-supervise", "s6-log"})
 
 
-def _stop_pipe_holders(dirs: Sequence[Path], start: float) -> list[str]:
-    """Processes that left the service's marker behind (a daemon that ran `setsid` and `env -i`)
-    but still hold its log pipe: found through the logger's stdin, stopped like the service,
-    within its stop timeout. (One that also closed its stdout cannot be found this way.)"""
+def _log_pipes(dirs: Sequence[Path]) -> dict[str, tuple[Path, str, float]]:
+    """The pipe each service writes its log into (the logger's stdin) -> (dir, signal, timeout)."""
     pipes: dict[str, tuple[Path, str, float]] = {}
     for d in dirs:
         logger = s6.read_status(d / "log")
@@ -81,6 +80,13 @@ def _stop_pipe_holders(dirs: Sequence[Path], start: float) -> list[str]:
         if target and target.startswith("pipe:"):
             signame, timeout = stop_settings(d)
             pipes[target] = (d, signame, timeout)
+    return pipes
+
+
+def _stop_pipe_holders(pipes: dict[str, tuple[Path, str, float]], start: float) -> list[str]:
+    """Processes that left the service's marker behind (a daemon that ran `setsid` and `env -i`)
+    but still hold its log pipe: found through the logger's stdin, stopped like the service,
+    within its stop timeout. (One that also closed its stdout cannot be found this way.)"""
     found = procs.holders(set(pipes), {os.getpid(), os.getppid()})
     strays = {target: {p for p in pids if (procs.stat(p) or ("s6-log",))[0] not in S6_PROGRAMS}
               for target, pids in found.items()}

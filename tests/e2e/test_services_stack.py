@@ -288,29 +288,34 @@ def test_a_port_taken_by_another_process_is_reported_before_anything_starts(stac
 def test_a_daemon_that_escapes_the_marker_is_found_through_its_log_pipe(stack):
     """`setsid env -i` drops the marker and the process group; the daemon still holds the
     service's log pipe, which is how `down` finds and stops it within the stop timeout."""
+    seconds = str(3000 + os.getpid() % 1000)  # unique to this run
     s = stack()
-    s.write('''
+    s.write(f'''
     [project]
     name = "escape"
 
     [services.daemon]
-    command = "setsid env -i /bin/sh -c 'trap \\"\\" TERM; exec sleep 3017' & exec sleep 3016"
+    command = "setsid env -i /bin/sh -c 'trap \\"\\" TERM; exec sleep {seconds}' & exec sleep 7"
     stop_timeout = 2
     ''')
-    s.nixenv("services", "up")
 
     def escapees() -> list[int]:
         found = []
         for entry in os.listdir("/proc"):
             try:
-                if entry.isdigit() and Path(f"/proc/{entry}/cmdline").read_bytes() == b"sleep\x003017\x00":
+                if entry.isdigit() and Path(f"/proc/{entry}/cmdline").read_bytes() == f"sleep\0{seconds}\0".encode():
                     found.append(int(entry))
             except OSError:
                 pass
         return found
 
-    assert wait_for(escapees, 3)
-    t0 = time.monotonic()
-    s.nixenv("services", "down")
-    assert time.monotonic() - t0 < 4  # the stop timeout (2 s, it ignores SIGTERM) and a margin
-    assert not escapees()
+    try:
+        s.nixenv("services", "up")
+        assert wait_for(escapees, 3)
+        t0 = time.monotonic()
+        s.nixenv("services", "down")
+        assert time.monotonic() - t0 < 4  # the stop timeout (2 s, it ignores SIGTERM) and a margin
+        assert not escapees()
+    finally:
+        for pid in escapees():
+            os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,89 @@
+"""The bodies of the everyday `nixenv services` commands, without typer: `up`, `down`,
+`status` are run many times a day, and cli/fast.py calls these directly when the arguments
+are plain (no --help), so that they cost little more than the interpreter.
+
+The use cases are imported inside the functions: each command pays only for its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from nixenv.cli.output import Printer, echo, table
+from nixenv.support.text import printable
+
+STATE_COLOURS = {"ready": "32", "up": "32", "done": "32", "running": "33", "starting": "33",
+                 "crash-looping": "31", "failed": "31", "orphaned": "31"}
+
+
+def load_config():
+    from nixenv.config.load import load_nearest
+
+    return load_nearest(Path.cwd())
+
+
+def run_up(names: Sequence[str], timeout: float) -> None:
+    from nixenv.app.services.noop import already_ready
+
+    cfg = load_config()
+    ready = already_ready(cfg, names)
+    if ready is not None:
+        echo(f"all {len(ready)} service(s) already up and ready")
+        return
+    from nixenv.app.services.up import up
+
+    progress = Printer()
+    try:
+        result = up(cfg, names, timeout=timeout, progress=progress)
+    finally:
+        progress.done()
+    if not result.started:
+        echo(f"all {len(result.already)} service(s) already up and ready")
+    else:
+        echo(f"ready: {', '.join(result.started)} ({result.seconds:.2f} s)")
+
+
+def run_down(names: Sequence[str]) -> None:
+    from nixenv.app.services.down import down
+
+    t0 = time.monotonic()
+    down(Path.cwd(), names, progress=Printer())
+    echo(f"stopped ({time.monotonic() - t0:.2f} s)")
+
+
+def run_status(json_out: bool) -> None:
+    from nixenv.app.services.status import status
+
+    proj, info, rows = status(Path.cwd())
+    if proj.problem:
+        echo(f"warning: {proj.root / 'nixenv.toml'} cannot be read; showing the state on disk "
+             f"({proj.problem.splitlines()[0]})", err=True)
+    if json_out:
+        echo(json.dumps({"scanner": {"state": info.state, "pid": info.pid, "via": info.via},
+                         "services": [r.as_dict() for r in rows]}, indent=2, ensure_ascii=False))
+        return
+    echo(status_table(info, rows, sys.stdout.isatty()))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def status_table(info, rows, colour: bool) -> str:
+    body = [(printable(r.name), r.state, str(r.pid or "-"), _duration(r.uptime), str(r.restarts),
+             str(r.port or "-"), r.last_exit or "-") for r in rows]
+    text = table(("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "PORT", "LAST EXIT"), body,
+                 colour_column=1 if colour else None, colours=STATE_COLOURS)
+    note = {"running": f"scanner: running (pid {info.pid})", "stopped": "scanner: not running",
+            "stale": "scanner: GONE but supervisors are still running: `nixenv services up` recovers, `down` stops them"}
+    orphaned = [printable(r.name) for r in rows if r.state == "orphaned"]
+    extra = (f"\n{', '.join(orphaned)}: running without a supervisor (it died); `nixenv services up` stops that "
+             "copy and starts it supervised, `down` stops it") if orphaned else ""
+    return text + "\n" + note[info.state] + extra
