@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import nixenv, write_project
-from nixenv.config.load import ConfigError, find_cycle, parse, topological_order
+from nixenv.config.load import ConfigError, parse, topological_order
+from nixenv.support.graph import find_cycle
 
 FULL = '''
 [project]
@@ -187,3 +188,97 @@ def test_control_characters_nix_cannot_carry_are_rejected():
     found = problems_of('[project]\nname = "x"\n[env]\nOK = "tab\\there\\nnew"\nBAD = "esc\\u001b[0m"\n')
     assert found == ["nixenv.toml:5: env.BAD: control character U+001B in the value: `nix print-dev-env` cannot "
                      "pass it through (tab, newline and CR can) (remove it, or store it escaped)"]
+
+
+# --------------------------------------------------------------------------- issue 12: no traceback, nothing accepted that fails later
+
+BASE = '[project]\nname = "x"\n'
+
+
+def _problems(text: str) -> str:
+    with pytest.raises(ConfigError) as excinfo:
+        parse(text, root=Path("/p"))
+    return str(excinfo.value)
+
+
+def test_deep_nesting_is_a_message_not_a_recursion_error():
+    text = BASE + "x = " + "[" * 10_000 + "]" * 10_000 + "\n"
+    message = _problems(text)
+    assert "nixenv.toml:3" in message and "nested too deeply" in message
+
+
+def test_a_3001_service_chain_loads_and_orders_without_recursion():
+    lines = [BASE, '[services.s0]\ncommand = "x"\n']
+    lines += [f'[services.s{i}]\ncommand = "x"\ndepends_on = ["s{i - 1}"]\n' for i in range(1, 3001)]
+    cfg = parse("".join(lines), root=Path("/p"))
+    assert topological_order(cfg.services, ["s3000"])[:3] == ["s0", "s1", "s2"]
+    cyclic = "".join(lines) + '[services.s0x]\ncommand = "x"\n'
+    cyclic = cyclic.replace('[services.s0]\ncommand = "x"\n', '[services.s0]\ncommand = "x"\ndepends_on = ["s3000"]\n')
+    assert "dependency cycle: s0 -> s3000 -> s2999" in _problems(cyclic)
+
+
+def test_graph_functions_are_iterative():
+    chain = {f"n{i}": [f"n{i + 1}"] for i in range(50_000)}
+    assert find_cycle(chain) is None
+    chain["n50000"] = ["n0"]
+    cycle = find_cycle(chain)
+    assert cycle is not None and cycle[0] == cycle[-1] and len(cycle) == 50_002
+    from nixenv.support.graph import topological_order as order
+
+    assert order({"a": ["b", "c"], "b": ["c"], "c": []}) == ["c", "b", "a"]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ('[scripts]\nx = "a\\u0000b"\n', "scripts.x: a NUL character"),
+    ('[services.w]\ncommand = "a\\u0000b"\n', "services.w.command: a NUL character"),
+    ('[services."w\\u001b[31mred"]\ncommand = "x"\n', '"w\\x1b[31mred" (shown escaped)'),
+    ('[services."a\\rb"]\ncommand = "x"\n', "control characters"),
+    ('[services."a\\tb"]\ncommand = "x"\n', "control characters"),
+    ('[services.c]\ncommand = "x"\ncwd = "../../.."\n', "services.c.cwd: '../../..' leaves the project"),
+    ('[[services]]\ncommand = "x"\n', "nixenv.toml:3: services: `[[services]]` makes a list"),
+    ('[env]\nBIG = "' + "x" * 131_100 + '"\n', "MAX_ARG_STRLEN"),
+    ('[services.w]\ncommand = "x"\nenv = { BIG = "' + "x" * 131_100 + '" }\n', "Argument list too long"),
+])
+def test_values_that_would_fail_later_are_rejected_at_validation(extra, expected):
+    message = _problems(BASE + extra)
+    assert expected in message
+    assert "\x1b" not in message and "\r" not in message, "control characters are printed escaped"
+
+
+def test_env_value_just_under_the_limit_is_accepted():
+    value = "x" * (131_072 - len("OK=") - 1)
+    assert parse(BASE + f'[env]\nOK = "{value}"\n', root=Path("/p")).env["OK"] == value
+
+
+def test_bom_and_long_dotted_keys_are_located():
+    assert "nixenv.toml:1: the file starts with a UTF-8 byte order mark" in _problems("\ufeff" + BASE)
+    message = _problems(BASE + ".".join(["a"] * 3000) + " = 1\n")
+    assert "nixenv.toml:3" in message and "unknown key `a`" in message
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "loop", "dangling"])
+def test_nixenv_toml_that_is_not_a_file_is_named_for_what_it_is(tmp_path, env, kind):
+    import os
+
+    path = tmp_path / "nixenv.toml"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "loop":
+        path.symlink_to(path)
+    else:
+        path.symlink_to(tmp_path / "missing.toml")
+    result = nixenv("generate", cwd=tmp_path, env=env, check=False, timeout=20)  # a FIFO must not block
+    words = {"directory": "is a directory", "fifo": "is a FIFO", "loop": "symlink loop", "dangling": "does not exist"}
+    assert result.returncode == 1 and words[kind] in result.stderr, result.stderr
+    assert "nixenv init` first" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generated_file_that_is_a_directory_is_a_message(tmp_path, env):
+    project = write_project(tmp_path / "p", BASE, env=env)
+    (project / "flake.nix").mkdir()
+    for args in (("generate",), ("generate", "--force")):
+        result = nixenv(*args, cwd=project, env=env, check=False)
+        assert result.returncode == 1 and "flake.nix is a directory" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

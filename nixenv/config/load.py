@@ -8,14 +8,18 @@ once, each with file:line, the key path, what was expected, what was found, and 
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from nixenv.config.presets import ALIASES, PRESETS
+from nixenv.support import graph
 from nixenv.support.errors import ConfigError, NixenvError, Problem
-from nixenv.support.text import did_you_mean
+from nixenv.support.text import did_you_mean, printable
 from nixenv.support.tomlpos import KeyPath, key_lines, line_of
 
 CONFIG_NAME = "nixenv.toml"
@@ -267,6 +271,12 @@ class _Checker:
             if "\0" in value:
                 self.problem(key_path, "a NUL character cannot be part of an environment variable")
                 continue
+            size = len(name.encode()) + 1 + len(value.encode()) + 1
+            if size > MAX_ARG_STRLEN:
+                self.problem(key_path, f"NAME=value is {size} bytes; Linux passes at most {MAX_ARG_STRLEN} bytes "
+                             "per variable (MAX_ARG_STRLEN): the build and every command would fail with "
+                             "\"Argument list too long\"", "keep large data in a file and put its path here")
+                continue
             control = next((c for c in value if c < " " and c not in "\t\n\r"), None) if through_nix else None
             if control is not None:
                 self.problem(key_path, f"control character U+{ord(control):04X} in the value: `nix print-dev-env` "
@@ -284,7 +294,7 @@ def _dotted(path: KeyPath) -> str:
         elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
             parts.append(part)
         else:
-            parts.append('"' + part.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"')
+            parts.append('"' + printable(part.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")) + '"')
     return ".".join(parts)
 
 
@@ -295,6 +305,9 @@ def _describe(value: Any) -> str:
         return kind
     return f"{kind} ({value!r})"
 
+
+# Linux's limit on one argv or environment string, "NAME=value\0" (32 pages; include/uapi/linux/binfmts.h)
+MAX_ARG_STRLEN = 131072
 
 TOP_KEYS = ("project", "packages", "python", "node", "env", "secrets", "services", "scripts")
 PROJECT_KEYS = ("name", "nixpkgs", "systems", "dotenv")
@@ -312,12 +325,18 @@ def parse(text: str, *, root: Path, file: str = CONFIG_NAME) -> Config:
     """Validate TOML text into a Config (raises ConfigError with every problem)."""
     import tomllib
 
+    if text.startswith("\ufeff"):
+        raise ConfigError([Problem(file, 1, "", "the file starts with a UTF-8 byte order mark (BOM), which TOML "
+                                   "does not allow", "save it as UTF-8 without BOM")])
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise ConfigError([Problem(file, int(match.group(1)) if match else None, "",
                                    f"not valid TOML: {exc}")]) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError([Problem(file, _deepest_line(text), "", "arrays or inline tables nested too deeply for "
+                                   "the TOML parser", "flatten the value (nixenv needs at most a few levels)")]) from None
     check = _Checker(file, text)
     check.table(raw, (), TOP_KEYS)
 
@@ -348,17 +367,58 @@ def parse(text: str, *, root: Path, file: str = CONFIG_NAME) -> Config:
                   node=node, env=env, secrets=secrets, services=services, scripts=scripts)
 
 
+def _deepest_line(text: str) -> int | None:
+    """The line where bracket nesting is deepest (to point at a runaway value)."""
+    depth, best, line, best_line = 0, 0, 1, None
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif char in "[{":
+            depth += 1
+            if depth > best:
+                best, best_line = depth, line
+        elif char in "]}":
+            depth -= 1
+    return best_line
+
+
 def load(root: Path | str = ".") -> Config:
     """Read and validate `root/nixenv.toml`."""
     root = Path(root).resolve()
     path = root / CONFIG_NAME
+    _regular_file(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NixenvError(f"{path} not found: run `nixenv init` to create it") from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(CONFIG_NAME, None, "", f"not UTF-8 text: {exc}")]) from None
+    except OSError as exc:
+        raise NixenvError(f"cannot read {path}: {exc.strerror}") from None
     return parse(text, root=root, file=CONFIG_NAME)
+
+
+def _regular_file(path: Path) -> None:
+    """A clear error when nixenv.toml exists but cannot be a config file (never opens a FIFO,
+    which would block)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise NixenvError(f"{path} is a symlink to {os.readlink(path)!r}, which does not exist: "
+                              "point it at your nixenv.toml, or replace it with the file") from None
+        return
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NixenvError(f"{path} is a symlink loop: replace it with the file itself") from None
+        raise NixenvError(f"cannot read {path}: {exc.strerror}") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file")
+    raise NixenvError(f"{path} is {kind}, not a file: move it away and put the project's configuration "
+                      "there (`nixenv init` writes a new one)")
 
 
 def load_nearest(start: Path | str = ".") -> Config:
@@ -370,7 +430,8 @@ def find_root(start: Path | str = ".") -> Path:
     """The nearest directory at or above `start` holding nixenv.toml."""
     here = Path(start).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / CONFIG_NAME).is_file():
+        # anything by that name (a directory, a FIFO, a broken link) is reported by load(), not skipped
+        if os.path.lexists(candidate / CONFIG_NAME):
             return candidate
     raise NixenvError(f"no {CONFIG_NAME} in {here} or any parent directory: run `nixenv init` first")
 
@@ -505,12 +566,21 @@ def _scripts(check: _Checker, raw: Any) -> dict[str, str]:
                           "use letters, digits and + - . _ ? = (not starting with - or .)")
             continue
         value = check.string(command, path, what="a shell command")
+        if value is not None and "\0" in value:
+            check.problem(path, "a NUL character cannot be part of a command (no shell can run it)")
+            continue
         if value is not None:
             out[name] = value
     return out
 
 
 def _services(check: _Checker, raw: Any) -> dict[str, Service]:
+    if isinstance(raw, list):  # [[services]]: an array of tables
+        match = re.search(r"^[ \t]*\[\[[ \t]*services[ \t]*\]\]", check.text, re.M)
+        check.problems.append(Problem(check.file, check.text.count("\n", 0, match.start()) + 1 if match else None,
+                                      "services", "`[[services]]` makes a list; nixenv wants one table per service",
+                                      'write [services.web] with command = "..." (the name goes in the header)'))
+        return {}
     if not isinstance(raw, dict):
         check.problem(("services",), f"expected tables [services.NAME], found {_describe(raw)}")
         return {}
@@ -532,6 +602,9 @@ def service_name_problem(name: str) -> str | None:
         return "`log` is reserved by s6"
     if "/" in name or "\0" in name or "\n" in name:
         return "a service name cannot contain `/`, a newline or NUL"
+    if re.search(r"[\x00-\x1f\x7f-\x9f]", name):
+        return (f"a service name cannot contain control characters (ESC, CR, TAB, ...): "
+                f"\"{printable(name)}\" (shown escaped)")
     if len(name.encode()) > 200:
         return "a service name must be at most 200 bytes"
     return None
@@ -836,7 +909,7 @@ def _check_service_graph(check: _Checker, services: dict[str, Service]) -> None:
                 check.problem(("services", service.name, "depends_on", str(index)),
                               f"unknown service {dep!r}",
                               did_you_mean(dep, names) or f"known services: {', '.join(names) or 'none'}")
-    cycle = find_cycle({n: [d for d in s.depends_on if d in services] for n, s in services.items()})
+    cycle = graph.find_cycle({n: [d for d in s.depends_on if d in services] for n, s in services.items()})
     if cycle:
         check.problem(("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(cycle))
     by_port: dict[int, str] = {}
@@ -851,46 +924,6 @@ def _check_service_graph(check: _Checker, services: dict[str, Service]) -> None:
             by_port[port] = service.name
 
 
-def find_cycle(graph: Mapping[str, list[str] | tuple[str, ...]]) -> list[str] | None:
-    """A dependency cycle as a path that ends where it starts, or None."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, ()):
-            if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
-
-
 def topological_order(services: Mapping[str, Service], wanted: list[str] | None = None) -> list[str]:
     """Services (and, for `wanted`, their dependencies) with every dependency first."""
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for dep in services[name].depends_on:
-            visit(dep)
-        order.append(name)
-
-    for name in wanted if wanted is not None else list(services):
-        visit(name)
-    return order
+    return graph.topological_order({n: s.depends_on for n, s in services.items()}, wanted)
