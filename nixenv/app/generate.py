@@ -15,14 +15,27 @@ from typing import Callable
 from nixenv.config.load import Config
 from nixenv.config.paths import ProjectPaths
 from nixenv.direnv.envrc import envrc_files
+from nixenv.languages.registry import PkgRef
 from nixenv.nix.flake import flake_files
 from nixenv.secrets.store import sops_files
 from nixenv.services import ports, reconcile, stamp
 from nixenv.services.plan import Plan, plan
+from nixenv.services.presets import packages_for
 from nixenv.support.files import Change, GeneratedFile, apply, intent_to_add
 from nixenv.support.files import plan as plan_files
 
-COMMITTED: tuple[Callable[[Config], list[GeneratedFile]], ...] = (flake_files, envrc_files, sops_files)
+def server_packages(cfg: Config) -> list[PkgRef]:
+    """The nixpkgs packages of the services' presets, with the key that asked for each."""
+    return [PkgRef(package.attr, f"services.{name}.preset", package.with_packages)
+            for name, service in cfg.services.items() if service.preset is not None
+            for package in packages_for(service, cfg.root)]
+
+
+def flake(cfg: Config) -> list[GeneratedFile]:
+    return flake_files(cfg, server_packages(cfg))
+
+
+COMMITTED: tuple[Callable[[Config], list[GeneratedFile]], ...] = (flake, envrc_files, sops_files)
 
 
 def render_all(cfg: Config) -> list[GeneratedFile]:

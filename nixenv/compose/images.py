@@ -136,6 +136,10 @@ def _version(preset: str, ref: ImageRef) -> tuple[str, str | None]:
             return candidate, None
     if preset == "mysql" and numbers[0] == "8" and len(numbers) == 1:
         return "mysql-8.4", "tag `8` follows the newest MySQL 8 (8.4): version = \"mysql-8.4\""
+    if preset == "mysql" and numbers[0] == "8":
+        # mysql80 left nixpkgs at its end of life (pkgs/top-level/aliases.nix)
+        return "mysql-8.4", (f"MySQL {match.group(1)} is end of life and not in nixpkgs: the next LTS, "
+                             "version = \"mysql-8.4\"")
     if not choices:
         return "", (f"version {match.group(1)} is not pinned: nixpkgs has one {schema.name} "
                     f"(`{schema.versions['']}`)")

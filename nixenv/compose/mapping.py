@@ -207,6 +207,7 @@ class _Mapper:
         for name, table in self.out.items():
             self._depends(services[name], table)
             self._other_keys(services[name])
+        self._use_preset_exports()
         for name, profiles in self.project.inactive.items():
             self.note(name, f"not imported: only in profile {', '.join(profiles)} (compose starts it with "
                       f"`--profile {profiles[0]}`); re-run with `--profile {profiles[0]}` to import it", "skipped")
@@ -216,6 +217,38 @@ class _Mapper:
         notes = sorted(enumerate(self.notes), key=lambda item: (self._service_index(item[1].service),
                                                                  order[item[1].kind], item[0]))
         return MappingResult(self.out, dict(self.secrets), tuple(n for _, n in notes))
+
+    def _use_preset_exports(self) -> None:
+        """A service's DATABASE_URL / REDIS_URL ... that names what a preset exports anyway (the
+        same user and database) is left to the preset: its export carries the real port and the
+        password from the secrets, and nixenv.toml then holds no password."""
+        url = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?:(?P<user>[^:@/]+)(?::[^@/]*)?@)?127\.0\.0\.1:"
+                         r"\$\{services\.(?P<target>[^}]+)\.port\}(?:/(?P<path>[^?#]*))?\Z")
+        for name, table in self.out.items():
+            env = table.get("env") or {}
+            for variable, value in list(env.items()):
+                match = url.match(value)
+                target = self.out.get(match.group("target")) if match else None
+                if not match or not target or "preset" not in target:
+                    continue
+                preset = ALIASES.get(target["preset"], target["preset"])
+                exported = {target.get("export", {}).get(n, n) for n in PRESETS[preset].exports}
+                if variable not in exported:
+                    continue
+                databases = target.get("databases") or []
+                users = target.get("users") or []
+                database = databases[0] if databases else None
+                owner = next((u for u in users if database in u.get("databases", [])), users[0] if users else None)
+                path = match.group("path") or ""
+                same = (path in ("", "0") if preset in ("redis", "valkey") else
+                        path == (database or "") and match.group("user") == (owner or {}).get("name"))
+                if same:
+                    del env[variable]
+                    self.note(name, f"{variable}: the {match.group('target')} preset exports it (to the shell and "
+                              "every service) with its real port and the password from the secrets; not written "
+                              "in nixenv.toml", "info")
+            if "env" in table and not table["env"]:
+                del table["env"]
 
     def _service_index(self, name: str) -> int:
         names = list(self.project.services) + list(self.project.inactive)

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from nixenv.config.load import Config
+from nixenv.config.paths import EXPORTS_FILE
+from nixenv.languages import registry as languages
+from nixenv.secrets import store as secrets
+from nixenv.support import proc
 from nixenv.support.files import GeneratedFile
+from nixenv.support.render import render
 
 
 def envrc_files(cfg: Config) -> list[GeneratedFile]:
-    from nixenv.languages import registry as languages
-    from nixenv.secrets import store as secrets
-    from nixenv.support.render import render
-
-    text = render("envrc.j2", cfg=cfg, lang=languages.envrc_context(cfg), secrets=secrets.envrc_context(cfg))
+    # the presets' exports (written per machine by `nixenv generate`/`services up`) are read
+    # only by projects that have a preset: the others' warm entry does not look for the file
+    exports = EXPORTS_FILE if any(s.preset for s in cfg.services.values()) else None
+    text = render("envrc.j2", cfg=cfg, lang=languages.envrc_context(cfg), secrets=secrets.envrc_context(cfg),
+                  exports=exports)
     return [GeneratedFile(".envrc", text)]
 
 
 def envrc_allowed(root: Path) -> bool:
     """True when direnv is installed and allows root/.envrc as it is now."""
-    import re
-
-    from nixenv.support import proc
-
     if not (root / ".envrc").exists() or not proc.have("direnv"):
         return False
     status = proc.run(["direnv", "status"], cwd=root, check=False, timeout=20).stdout

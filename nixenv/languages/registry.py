@@ -60,10 +60,15 @@ class PkgRef:
 
     attr: str
     asked_by: str
+    # `ATTR.withPackages (ps: [ ps.X ... ])`: postgresql with extensions
+    # (pkgs/servers/sql/postgresql/generic.nix, postgresqlWithPackages)
+    with_packages: tuple[str, ...] = ()
 
     @property
     def path(self) -> tuple[str, ...]:
         return tuple(self.attr.split("."))
+
+
 VSCODE_KEY = "python.defaultInterpreterPath"
 VSCODE_VALUE = "${workspaceFolder}/" + VENV_DIR + "/bin/python"
 

@@ -38,11 +38,12 @@ def shell_env(cfg: Config) -> dict[str, str]:
     return env
 
 
-def flake_files(cfg: Config) -> list[GeneratedFile]:
+def flake_files(cfg: Config, servers: Sequence[PkgRef] = ()) -> list[GeneratedFile]:
+    """flake.nix; `servers`: the packages of the services' presets (postgresql_16, redis, ...)."""
     text = render(
         "flake.nix.j2",
         cfg=cfg,
-        tools=tool_packages(cfg),
+        tools=[*tool_packages(cfg), *servers],
         libraries=library_packages(cfg),
         env=shell_env(cfg),
     )

@@ -48,6 +48,9 @@ def service_files(paths: ProjectPaths, service: ServicePlan) -> dict[str, tuple[
     service_dir = paths.service(name)
     ctx = dict(name=name, port=service.port, env=service.env, ready=service.ready is not None,
                cwd=service.cwd, command=exec_form(service.command), restart=service.restart,
+               # a preset's server runs in its data directory (the project may not be readable by
+               # the unprivileged user it runs as); anything else in its cwd in the project
+               workdir=str(service.data_dir) if service.data_dir is not None else f"{paths.root}/{service.cwd}",
                stop_signal=service.stop_signal, oneshot=service.oneshot, root=str(paths.root),
                service_dir=str(service_dir), exports_file=EXPORTS_FILE, setup=bool(service.setup),
                library_path=True, check_timeout_ms=2000 if service.preset is None else 5000,
