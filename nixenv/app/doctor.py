@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from nixenv.config.load import NIXPKGS_MIN_NIX
+from nixenv.app.generate import generate
+from nixenv.config.load import CONFIG_NAME, NIXPKGS_MIN_NIX, find_root, load
+from nixenv.direnv.envrc import envrc_allowed
+from nixenv.nix.flake import flake_path_problem, nix_version_tuple
 from nixenv.support import proc
 from nixenv.support.errors import NixenvError
+from nixenv.support.files import git_toplevel, untracked
 
 
 @dataclass(frozen=True)
@@ -45,13 +51,55 @@ def check_nix() -> list[Check]:
         "" if enabled else "add `experimental-features = nix-command flakes` to ~/.config/nix/nix.conf",
         required=False,
     ))
+    users = check_build_users(result.stdout)
+    if users is not None:
+        checks.append(users)
     return checks
 
 
-def nix_version_tuple(text: str) -> tuple[int, ...] | None:
-    """(2, 18, 0) from `nix --version` output such as "nix (Nix) 2.18.0" or "nix (Lix, like Nix) 2.91.1"."""
-    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    return tuple(int(part or 0) for part in match.groups()) if match else None
+BUILD_USERS_FIX = ("run `scripts/install-deps` as root (it creates them as nix's installer does), or: `groupadd --system "
+                   "nixbld; for n in $(seq 1 10); do useradd --system --home-dir /var/empty --gid nixbld --groups "
+                   "nixbld --no-user-group --shell /usr/sbin/nologin nixbld$n; done`, or set `build-users-group =` "
+                   "in /etc/nix/nix.conf (builds then run as root)")
+
+
+def check_build_users(show_config: str, *, euid: int | None = None) -> Check | None:
+    """Nix run by root builds as the members of `build-users-group` (default nixbld); Debian's
+    nix-bin creates neither the group nor a nix.conf. A non-root user needs the daemon."""
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0:
+        store_writable = os.access("/nix/store", os.W_OK)
+        socket = Path("/nix/var/nix/daemon-socket/socket")
+        if store_writable or socket.exists() or os.environ.get("NIX_REMOTE"):
+            return None
+        return Check("nix for this user", False, "no writable /nix/store and no nix-daemon socket",
+                     "`sudo apt-get install nix-setup-systemd && sudo usermod -aG nix-users $USER` (log in "
+                     "again), or nix's upstream installer with --daemon (README: Nix on a fresh machine)")
+    if os.environ.get("NIX_REMOTE") == "daemon":
+        return None
+    match = re.search(r"^build-users-group = (.*)$", show_config, re.M)
+    group = match.group(1).strip() if match else "nixbld"
+    if not group:
+        return Check("nix build users", True, "none: builds run as root (build-users-group is empty)", required=False)
+    try:
+        members = grp.getgrnam(group).gr_mem
+    except KeyError:
+        return Check("nix build users", False, f"the group `{group}` (build-users-group) does not exist: every "
+                     "nix build as root fails", BUILD_USERS_FIX)
+    if not members:
+        return Check("nix build users", False, f"the group `{group}` has no members: every nix build as root fails",
+                     BUILD_USERS_FIX)
+    return Check("nix build users", True, f"{len(members)} in group {group}")
+
+
+def check_installation() -> Check | None:
+    """nixenv itself installed where a project's .python-version can break it (a pyenv shim)."""
+    found = shutil.which("nixenv")
+    if found is None or "/shims/" not in found:
+        return None
+    return Check("nixenv install", False, f"{found} is a pyenv shim: inside a project that pins another Python "
+                 "(.python-version) `nixenv` fails", "install it as a tool: `uv tool install nixenv` or "
+                 "`pipx install nixenv` (README: Install)", required=False)
 
 
 def is_local_flake_ref(ref: str) -> bool:
@@ -97,8 +145,6 @@ def check_direnv(root: Path | None) -> list[Check]:
                         "" if hooked else f'add `eval "$(direnv hook {shell})"` to your ~/.{shell}rc',
                         required=False))
     if root is not None and (root / ".envrc").exists():
-        from nixenv.direnv.envrc import envrc_allowed
-
         ok = envrc_allowed(root)
         checks.append(Check(".envrc allowed", ok, "yes" if ok else "not allowed (or changed since)",
                             "" if ok else f"run `direnv allow {root}` after reading .envrc", required=False))
@@ -106,15 +152,15 @@ def check_direnv(root: Path | None) -> list[Check]:
 
 
 def check_project(root: Path, nix_version: str | None = None) -> list[Check]:
-    from nixenv.config import load as config
-    from nixenv.support.files import git_toplevel, untracked
-    from nixenv.app.generate import generate
-
     try:
-        cfg = config.load(root)
+        cfg = load(root)
     except NixenvError as exc:
         return [Check("nixenv.toml", False, str(exc).splitlines()[0], "fix the problems `nixenv generate` lists")]
     checks = [Check("nixenv.toml", True, f"valid ({cfg.project.name})")]
+    path_problem = flake_path_problem(root, nix_version_tuple(nix_version or ""))
+    if path_problem is not None:
+        checks.append(Check("project path", False, path_problem.split(": ", 1)[-1].split(";")[0],
+                            "move the project to a path without spaces, or upgrade nix to 2.19 or later"))
     needs_nix = check_nixpkgs_needs(nix_version, cfg.project.nixpkgs)
     if needs_nix is not None:
         checks.append(needs_nix)
@@ -140,15 +186,13 @@ def check_project(root: Path, nix_version: str | None = None) -> list[Check]:
                             "git init && git add nixenv.toml flake.nix .envrc", required=False))
     else:
         committed = [c.file.path for c in report.changes if c.file.committed and (root / c.file.path).exists()]
-        missing = untracked(root, committed + [config.CONFIG_NAME])
+        missing = untracked(root, committed + [CONFIG_NAME])
         checks.append(Check("tracked by git", not missing, "yes" if not missing else "untracked: " + ", ".join(missing),
                             "" if not missing else f"git add {' '.join(missing)} (a flake in a git repository sees only tracked files)"))
     return checks
 
 
 def run_checks(start: Path) -> list[Check]:
-    from nixenv.config.load import find_root
-
     try:
         root = find_root(start)
     except NixenvError:
@@ -156,18 +200,11 @@ def run_checks(start: Path) -> list[Check]:
     nix_checks = check_nix()
     nix_version = nix_checks[0].detail if nix_checks[0].ok else None
     checks = nix_checks + check_direnv(root)
+    installation = check_installation()
+    if installation is not None:
+        checks.append(installation)
     if root is None:
         checks.append(Check("nixenv.toml", False, f"none in {start} or above", "run `nixenv init`"))
     else:
         checks += check_project(root, nix_version)
     return checks
-
-
-def format_table(checks: list[Check]) -> str:
-    rows = [("CHECK", "STATUS", "DETAIL", "FIX")]
-    for c in checks:
-        status = "ok" if c.ok else ("FAIL" if c.required else "warn")
-        rows.append((c.name, status, c.detail, c.fix))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + ("  " + r[3] if r[3] else "") for r in rows]
-    return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import os
-import shlex
+import sys
 from typing import Sequence
 
-from nixenv.support import proc
 from nixenv.app.generate import ensure_generated
+from nixenv.config.environ import env_nix_args
 from nixenv.config.load import Config
+from nixenv.nix.flake import develop_argv, flake_path_problem, nix_env
+from nixenv.support import proc
 from nixenv.support.errors import NixenvError
-from nixenv.nix.flake import develop_argv, nix_env
-
-# Extra nix arguments for every nix call nixenv and the generated .envrc make, e.g.
-# "--override-input nixpkgs path:/src/nixpkgs" where the nixpkgs channel is unreachable.
-NIX_ARGS_VAR = "NIXENV_NIX_ARGS"
-
-
-def env_nix_args(environ: dict[str, str] | None = None) -> list[str]:
-    return shlex.split((environ if environ is not None else os.environ).get(NIX_ARGS_VAR, ""))
-
 
 def split_args(args: Sequence[str], raw_argv: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
     """Split `[NIX_ARGS...] [-- CMD...]` into (nix args, command).
 
     Click drops the `--`, so its position is taken from the raw argv. Without `--`, a
     leading word that is not an option starts the command (`nixenv run test`)."""
-    import sys
-
     args = list(args)
     raw = list(sys.argv if raw_argv is None else raw_argv)
     if "--" in raw:
@@ -40,6 +30,9 @@ def split_args(args: Sequence[str], raw_argv: Sequence[str] | None = None) -> tu
 
 
 def develop_command(cfg: Config, command: Sequence[str] | None, nix_args: Sequence[str] = ()) -> list[str]:
+    problem = flake_path_problem(cfg.root)
+    if problem is not None:
+        raise NixenvError(problem)
     return develop_argv(str(cfg.root), command, [*env_nix_args(), *nix_args])
 
 

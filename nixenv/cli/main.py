@@ -13,7 +13,7 @@ from typing import List
 import typer
 
 from nixenv import __version__
-from nixenv.support.errors import NixenvError
+from nixenv.cli.output import echo, print_report, table
 
 app = typer.Typer(
     name="nixenv",
@@ -45,10 +45,6 @@ def _config():
     return load_nearest(Path.cwd())
 
 
-def echo(text: str = "", err: bool = False) -> None:
-    (sys.stderr if err else sys.stdout).write(text + "\n")
-
-
 @app.command()
 def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing nixenv.toml."),
@@ -67,7 +63,7 @@ def init(
     echo(f"wrote {result.config_path.name}")
     for line in result.gitignore:
         echo(line)
-    _print_report(result.report)
+    print_report(result.report)
     if not result.in_git:
         echo("note: not a git repository; `git init` it so that nix evaluates only tracked files "
              "(otherwise every evaluation copies the whole directory, .venv included, into the store)")
@@ -97,27 +93,9 @@ def generate(
             raise typer.Exit(1)
         echo("all generated files are current")
         return
-    _print_report(report)
+    print_report(report)
     if report.edited and not force:
         raise typer.Exit(1)
-
-
-def _print_report(report) -> None:
-    for status in ("created", "updated", "unchanged"):
-        paths = report.by_status(status)
-        if paths:
-            echo(f"{status}: {', '.join(paths)}")
-    if report.edited:
-        names = ", ".join(c.file.path for c in report.edited)
-        if any(c in report.written for c in report.edited):
-            echo(f"overwrote hand-edited: {names}")
-        else:
-            echo(f"not overwritten (edited by hand): {names}; move your change into nixenv.toml, "
-                 "or run `nixenv generate --force` to discard it", err=True)
-    if report.tracked:
-        echo(f"git add --intent-to-add: {', '.join(report.tracked)}")
-    for warning in report.warnings:
-        echo(f"warning: {warning}", err=True)
 
 
 @app.command(context_settings=PASSTHROUGH)
@@ -147,7 +125,8 @@ def doctor() -> None:
     from nixenv.app import doctor as doctor_mod
 
     checks = doctor_mod.run_checks(Path.cwd())
-    sys.stdout.write(doctor_mod.format_table(checks))
+    rows = [(c.name, "ok" if c.ok else ("FAIL" if c.required else "warn"), c.detail, c.fix) for c in checks]
+    echo(table(("CHECK", "STATUS", "DETAIL", "FIX"), rows, last_free=True))
     if any(c.required and not c.ok for c in checks):
         raise typer.Exit(1)
 

@@ -57,3 +57,22 @@ class Printer:
 
     def done(self) -> None:
         self._clear()
+
+
+def print_report(report) -> None:
+    """What `generate` (and `init`, `secrets init`) wrote, and what it would not overwrite."""
+    for status in ("created", "updated", "unchanged"):
+        paths = report.by_status(status)
+        if paths:
+            echo(f"{status}: {', '.join(paths)}")
+    if report.edited:
+        names = ", ".join(c.file.path for c in report.edited)
+        if any(c in report.written for c in report.edited):
+            echo(f"overwrote hand-edited: {names}")
+        else:
+            echo(f"not overwritten (edited by hand): {names}; move your change into nixenv.toml, "
+                 "or run `nixenv generate --force` to discard it", err=True)
+    if report.tracked:
+        echo(f"git add --intent-to-add: {', '.join(report.tracked)}")
+    for warning in report.warnings:
+        echo(f"warning: {warning}", err=True)

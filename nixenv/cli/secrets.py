@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from nixenv.cli.output import print_report
 from nixenv.support.errors import NixenvError
 
 secrets_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
@@ -34,7 +35,6 @@ def init(yes: bool = typer.Option(False, "--yes", "-y", help="Create an age key 
     """Find (or create) your age key, add it as a recipient, write .sops.yaml and an empty encrypted file."""
     from nixenv.app import secrets as secrets_app_
     from nixenv.secrets import keys as secrets_keys
-    from nixenv.cli.main import _print_report
 
     root = _root()
     keys = secrets_keys.find_age_keys()
@@ -58,7 +58,7 @@ def init(yes: bool = typer.Option(False, "--yes", "-y", help="Create an age key 
     result = secrets_app_.init(root, key, created_key=created)
     if result.added_recipient:
         _echo(f"added {result.recipient} to [secrets].age in nixenv.toml")
-    _print_report(result.report)
+    print_report(result.report)
     if result.created_file:
         _echo(f"created {result.file} (encrypted, empty); commit it with .sops.yaml")
     for note in result.notes:

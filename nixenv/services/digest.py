@@ -13,9 +13,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from nixenv.config.environ import NIX_ARGS_VAR
 from nixenv.config.load import Config
-
-NIX_ARGS_VAR = "NIXENV_NIX_ARGS"
 
 
 def in_devshell(cfg: Config, environ: Mapping[str, str] | None = None) -> bool:

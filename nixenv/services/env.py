@@ -23,12 +23,14 @@ from typing import Mapping
 
 from nixenv.config.load import Config
 from nixenv.direnv.envrc import envrc_allowed
-from nixenv.nix.flake import develop_argv, nix_env
+from nixenv.config.environ import env_nix_args
+from nixenv.nix.flake import develop_argv, flake_path_problem, nix_env
 from nixenv.secrets.sops import SecretsUnavailable
 from nixenv.secrets.store import service_command
 from nixenv.services import procs
-from nixenv.services.digest import NIX_ARGS_VAR, in_devshell
+from nixenv.services.digest import in_devshell
 from nixenv.support import proc
+from nixenv.support.errors import NixenvError
 
 
 # Shell words that are not a program on PATH (builtins and syntax): nothing to check.
@@ -59,6 +61,9 @@ def project_command(cfg: Config, argv: list[str], warnings: list[str],
         wrapped = with_secrets(cfg, argv, warnings)
         proc.which(wrapped[0], path=env.get("PATH"))
         return wrapped, "devshell"
+    problem = flake_path_problem(cfg.root)
+    if problem is not None:
+        raise NixenvError(f"the services need the project's devshell: {problem}")
     if envrc_allowed(cfg.root):
         # The whole .envrc: devshell, venv, node_modules/.bin, exports, dotenv files and secrets.
         return ["direnv", "exec", str(cfg.root), *argv], "direnv"
@@ -66,7 +71,7 @@ def project_command(cfg: Config, argv: list[str], warnings: list[str],
     proc.which("nix")
     warnings.append("the .envrc is not allowed (`direnv allow`): services get the devshell and the secrets, "
                     "but not the venv, node_modules/.bin or dotenv files")
-    return develop_argv(str(cfg.root), wrapped, shlex.split(env.get(NIX_ARGS_VAR, ""))), "nix develop"
+    return develop_argv(str(cfg.root), wrapped, env_nix_args(env)), "nix develop"
 
 
 def scanner_argv(cfg: Config, scan_dir: Path, warnings: list[str],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nixenv.app.doctor import check_nixpkgs_needs, nix_version_tuple
+from nixenv.app.doctor import check_nixpkgs_needs
+from nixenv.nix.flake import nix_version_tuple
 from nixenv.config.load import DEFAULT_NIXPKGS, NIXPKGS_MIN_NIX
 
 
