@@ -24,7 +24,7 @@ def test_wheel_ships_templates_and_runs_outside_the_checkout(tmp_path, env):
     run([venv / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", wheel], cwd=tmp_path, env=env)
     clean = {**env, "PYTHONPATH": "", "PATH": f"{venv / 'bin'}:{env['PATH']}"}
     assert run([venv / "bin/nixenv", "--version"], cwd=tmp_path, env=clean).stdout.startswith("nixenv ")
-    where = run([venv / "bin/python", "-c", "import nixenv.support.render as r; print(r.templates_dir())"],
+    where = run([venv / "bin/python", "-c", "import nixenv.support.templates as t; print(t.templates_dir())"],
                 cwd=tmp_path, env=clean).stdout.strip()
     assert where.startswith(str(venv)), f"templates must come from the installed wheel, not {where}"
     project = write_project(tmp_path / "p", '[project]\nname = "p"\n', git=False)

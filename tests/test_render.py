@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import require
 from hostile import env_value, hostile_text
-from nixenv.support import render
+from nixenv.support import escape as render
 from nixenv.config.load import RESERVED_ENV, parse
 from nixenv.nix.flake import flake_files
 from nixenv.direnv.envrc import envrc_files

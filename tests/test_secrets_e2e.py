@@ -243,10 +243,10 @@ def shared_project(tmp_path_factory):
         key = secrets_keys.create_age_key(secrets_keys.default_key_path(os.environ))
         # generate only .sops.yaml and the secrets file: the rest needs nix, not tested here
         from nixenv.secrets import sops as secrets_sops
-        from nixenv.support import tomledit as secrets_toml
+        from nixenv.config import edit as config_edit
         from nixenv.support.files import write_atomic
 
-        secrets_toml.write_recipients(project / "nixenv.toml", "age", add=key.recipient)
+        config_edit.write_recipients(project / "nixenv.toml", "age", add=key.recipient)
         cfg = config.load(project)
         secrets.write_sops_config(cfg)
         write_atomic(project / "secrets.env", secrets_sops.encrypt({}, root=project, file="secrets.env"))

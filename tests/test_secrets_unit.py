@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nixenv.config import edit as config_edit
 from nixenv.config import load as config
 from nixenv.secrets import store as secrets
 from nixenv.secrets import dotenv as secrets_dotenv
@@ -172,7 +173,7 @@ def test_write_recipients_validates_and_keeps_mode(tmp_path):
     path = tmp_path / "nixenv.toml"
     path.write_text(f'# top comment\n[project]\nname = "x"\n[secrets]\nage = ["{AGE_A}"]\n')
     path.chmod(0o640)
-    secrets_toml.write_recipients(path, "age", add=AGE_B)
+    config_edit.write_recipients(path, "age", add=AGE_B)
     assert path.read_text().startswith("# top comment\n") and (path.stat().st_mode & 0o777) == 0o640
     assert config.load(tmp_path).secrets.age == (AGE_A, AGE_B)
 
@@ -242,7 +243,7 @@ def test_envrc_fragment_only_with_secrets(tmp_path):
     assert "SOPS_DISABLE_VERSION_CHECK=1 sops exec-env" in text
     from nixenv.direnv.envrc import envrc_files
 
-    watch_line = next(line for line in envrc_files(with_secrets)[0].text().splitlines() if line.startswith("watch_file "))
+    watch_line = next(line for line in envrc_files(with_secrets)[0].text().splitlines() if line.startswith("_nixenv_watch "))
     assert watch_line.endswith(" 'it'\"'\"'s.env'")  # watched in the .envrc's one watch_file call
     assert "direnv_load" not in text.replace("direnv_load is avoided", "")
     without = _cfg(tmp_path, '[project]\nname = "x"\n')

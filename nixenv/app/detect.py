@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,8 +263,6 @@ def _semver_ok(cand: tuple[int, ...], comparator: str) -> bool:
 
 
 def _read_toml(path: Path) -> dict | None:
-    import tomllib
-
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -15,7 +15,7 @@ from nixenv.direnv.envrc import envrc_allowed
 from nixenv.nix.flake import flake_path_problem, nix_version_tuple
 from nixenv.support import proc
 from nixenv.support.errors import NixenvError
-from nixenv.support.files import git_toplevel, untracked
+from nixenv.support.git import git_toplevel, untracked
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from nixenv.secrets.store import sops_files
 from nixenv.services import ports, reconcile, stamp
 from nixenv.services.plan import Plan, plan
 from nixenv.services.presets import packages_for
-from nixenv.support.files import Change, GeneratedFile, apply, intent_to_add
+from nixenv.support.files import Change, GeneratedFile, apply
+from nixenv.support.git import intent_to_add
 from nixenv.support.files import plan as plan_files
 
 def server_packages(cfg: Config) -> list[PkgRef]:

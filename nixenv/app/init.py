@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
+import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
+import tomli_w
+
 from nixenv.compose.load import find_compose_files, load_project
 from nixenv.compose.mapping import map_project
-from nixenv.config.load import CONFIG_NAME, DEFAULT_NIXPKGS
+from nixenv.app.generate import generate
+from nixenv.config.load import CONFIG_NAME, DEFAULT_NIXPKGS, parse
 from nixenv.app.detect import Detection, detect
 from nixenv.support.errors import NixenvError
 from nixenv.support.files import write_atomic
+from nixenv.support.git import git_toplevel, intent_to_add
 
 GITIGNORE_ENTRIES = (".direnv/", ".nixenv/")
 
@@ -49,9 +55,6 @@ def project_name(root: Path) -> str:
 
 
 def _declared_name(root: Path) -> str | None:
-    import json
-    import tomllib
-
     try:
         pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
         name = pyproject.get("project", {}).get("name") or pyproject.get("tool", {}).get("poetry", {}).get("name")
@@ -82,8 +85,6 @@ def build_document(root: Path, found: Detection) -> dict[str, Any]:
 
 
 def render_document(doc: dict[str, Any], found: Detection, *, from_compose: bool = False) -> str:
-    import tomli_w
-
     text = tomli_w.dumps(doc)
     reasons = {"python": found.python.reasons if found.python else (),
                "node": found.node.reasons if found.node else ()}
@@ -131,10 +132,6 @@ def _with_compose(root: Path, found: Detection, compose: Sequence[Path]) -> tupl
 
 
 def init(root: Path, *, force: bool = False, compose: Sequence[Path] = ()) -> InitResult:
-    from nixenv.config import load as config
-    from nixenv.support.files import intent_to_add
-    from nixenv.app.generate import generate
-
     if not root.is_dir():
         raise NixenvError(f"{root} is not a directory")
     target = root / CONFIG_NAME
@@ -144,7 +141,7 @@ def init(root: Path, *, force: bool = False, compose: Sequence[Path] = ()) -> In
     found, compose_report = _with_compose(root, detect(root), compose)
     doc = build_document(root, found)
     text = render_document(doc, found, from_compose=bool(compose_report))
-    cfg = config.parse(text, root=root)  # never write a file we would not accept
+    cfg = parse(text, root=root)  # never write a file we would not accept
     write_atomic(target, text)
     entries = GITIGNORE_ENTRIES + ((".venv/",) if found.python else ()) + (("node_modules/",) if found.node else ())
     gitignore = ensure_gitignore(root, entries)
@@ -152,7 +149,5 @@ def init(root: Path, *, force: bool = False, compose: Sequence[Path] = ()) -> In
     added, _ = intent_to_add(root, [CONFIG_NAME, ".gitignore"])
     report.tracked = [*added, *report.tracked]
     detections = found.reasons or ["nothing to detect: an empty environment (add [packages], [python], [node] ...)"]
-    from nixenv.support.files import git_toplevel
-
     return InitResult(target, detections, gitignore, report, in_git=git_toplevel(root) is not None,
                       compose_report=compose_report)

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nixenv.app import generate
+from nixenv.config import edit as config_edit
 from nixenv.config import load as config
 from nixenv.secrets import sops as secrets_sops
 from nixenv.secrets import store
 from nixenv.secrets.keys import AgeKey
-from nixenv.support import tomledit
 
 
 @dataclass
@@ -32,7 +32,7 @@ def init(root: Path, key: AgeKey, *, created_key: bool) -> InitResult:
     recipient = key.recipient
     added = cfg.secrets is None or recipient not in cfg.secrets.age
     if added:
-        tomledit.write_recipients(cfg.path, "age", add=recipient)
+        config_edit.write_recipients(cfg.path, "age", add=recipient)
         cfg = config.load(root)
     root, file = store.require(cfg)
     report = generate.generate(cfg)

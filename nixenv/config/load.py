@@ -7,11 +7,11 @@ once, each with file:line, the key path, what was expected, what was found, and 
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import re
 import stat
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -323,8 +323,6 @@ DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}\Z")
 
 def parse(text: str, *, root: Path, file: str = CONFIG_NAME) -> Config:
     """Validate TOML text into a Config (raises ConfigError with every problem)."""
-    import tomllib
-
     if text.startswith("\ufeff"):
         raise ConfigError([Problem(file, 1, "", "the file starts with a UTF-8 byte order mark (BOM), which TOML "
                                    "does not allow", "save it as UTF-8 without BOM")])

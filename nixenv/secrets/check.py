@@ -15,7 +15,7 @@ from nixenv.config.load import Config
 from nixenv.secrets import dotenv as secrets_dotenv
 from nixenv.secrets import sops as secrets_sops
 from nixenv.support import proc
-from nixenv.support.files import git_toplevel
+from nixenv.support.git import git_toplevel
 
 # Shorter values ("1", "dev", "true") would match everywhere; they are not scanned for.
 MIN_SCAN_LENGTH = 4

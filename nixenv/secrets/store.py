@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from nixenv.config import edit as config_edit
 from nixenv.config import load as config
 from nixenv.config.load import AGE_RECIPIENT, KMS_ARN, PGP_FINGERPRINT, Config
 from nixenv.secrets import dotenv as secrets_dotenv
 from nixenv.secrets import editor as secrets_editor
 from nixenv.secrets import sops as secrets_sops
-from nixenv.support import files, proc, tomledit
+from nixenv.support import files, proc
 from nixenv.support.errors import NixenvError
 from nixenv.support.files import GeneratedFile
 from nixenv.support.render import render
@@ -348,7 +349,7 @@ def _change_recipient(root: Path, key: str, *, add: bool) -> RecipientChange:
         secrets_sops.decrypt(root=root, file=file)
     changed = (key not in current) if add else True
     if changed:
-        tomledit.write_recipients(cfg.path, kind, add=key if add else None, remove=None if add else key)
+        config_edit.write_recipients(cfg.path, kind, add=key if add else None, remove=None if add else key)
         cfg = config.load(root)
     write_sops_config(cfg)
     if not exists:

@@ -14,6 +14,7 @@ HASH_FILE = "data/nixenv-hash"  # what the directory was rendered from
 STARTED_HASH_FILE = "data/started-hash"  # what the running instance was started from
 DEPENDS_FILE = "data/nixenv-depends"  # its depends_on, one per line
 ONESHOT_FILE = "data/nixenv-oneshot"  # present for a one-shot task
+STABLE_AFTER = 10  # seconds up after which a crash no longer counts as part of a loop (finish, status)
 # written by the scripts at run time
 RUNTIME_FILES = ("data/failed", "data/restarts", "data/crashes", "data/stopping", "data/ensure-failed")
 

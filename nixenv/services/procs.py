@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -218,8 +219,6 @@ def port_owner(port: int) -> str | None:
     """None when nothing listens on `port`; otherwise who does, as precisely as /proc allows."""
     inodes = _listening_inodes(port)
     if inodes is None:
-        import socket
-
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:

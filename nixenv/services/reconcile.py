@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -26,15 +27,15 @@ from urllib.parse import urlsplit
 from nixenv.config.load import Ready
 from nixenv.config.paths import EXPORTS_FILE, ProjectPaths
 from nixenv.services import s6, stop
-from nixenv.services.dirs import DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, read_stripped, service_dirs
+from nixenv.services.dirs import DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, STABLE_AFTER, service_dirs
 from nixenv.services.plan import Plan, ServicePlan
 from nixenv.services.stamp import STAMP
-from nixenv.support.render import render, sh_refs, templates_dir
+from nixenv.support.escape import sh_refs
+from nixenv.support.render import render
 
 LOG_SIZE = 1_000_000  # bytes before s6-log rotates `current`
 LOG_KEEP = 20  # archived log files kept per service
 MAX_BACKOFF = 30  # seconds: cap of the crash-loop delay
-STABLE_AFTER = 10  # seconds up after which a crash no longer counts as part of a loop
 # files nixenv renders into a service directory (for pruning what a config change dropped)
 RENDERED = ("run", "finish", "notification-fd", "data/check", "data/ready", "data/setup", "data/ensure",
             "down", "timeout-kill", "timeout-finish", "down-signal", HASH_FILE, DEPENDS_FILE, ONESHOT_FILE, "log/run",
@@ -103,8 +104,6 @@ def exec_form(command: str) -> str:
     """`exec COMMAND` when COMMAND is one simple command, so that the shell is replaced and
     the supervised pid is the program itself (dash does not do that on its own). Anything
     else (lists, pipelines, compound commands, leading assignments) runs as written."""
-    import shlex
-
     if "\n" in command or "\r" in command:
         return command
     lexer = shlex.shlex(command, posix=True, punctuation_chars=True)

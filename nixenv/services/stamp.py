@@ -16,7 +16,7 @@ from nixenv.config.paths import ProjectPaths
 from nixenv.services.dirs import read_stripped
 from nixenv.services.ports import PORTS_FILE
 from nixenv.services.runas import run_as_user
-from nixenv.support.render import templates_dir
+from nixenv.support.templates import templates_dir
 
 STAMP = ".nixenv-rendered"  # in the scan dir (s6 skips dot names): what the dirs were rendered from
 

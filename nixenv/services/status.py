@@ -12,8 +12,7 @@ from typing import Mapping
 
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import s6
-from nixenv.services.dirs import is_oneshot, read_stripped, service_dirs
-from nixenv.services.reconcile import STABLE_AFTER
+from nixenv.services.dirs import STABLE_AFTER, is_oneshot, read_stripped, service_dirs
 from nixenv.services.supervise import Scanner, scanner, unsupervised
 
 

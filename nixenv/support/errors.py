@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -55,8 +56,6 @@ class ToolError(NixenvError):
     """An external command failed: says which tool, the command line and what it printed."""
 
     def __init__(self, tool: str, argv: Sequence[str], returncode: int, output: str, hint: str = ""):
-        import shlex
-
         self.tool = tool
         self.argv = tuple(argv)
         self.returncode = returncode

@@ -9,12 +9,13 @@ written and the user is asked to edit the file by hand.
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 from nixenv.support.errors import NixenvError
+from nixenv.support.tomlpos import key_lines
 
 KINDS = ("age", "pgp", "kms")
 
@@ -86,8 +87,6 @@ def _read_string(text: str, pos: int) -> tuple[str, int]:
 
 def _find_array(text: str, kind: str) -> _Array | None:
     """The `kind = [...]` array of the [secrets] table, located by line via tomlpos."""
-    from nixenv.support.tomlpos import key_lines
-
     line = key_lines(text).get(("secrets", kind))
     if line is None:
         return None
@@ -133,8 +132,6 @@ def _add(text: str, kind: str, value: str) -> str:
 
 
 def _add_key(text: str, kind: str, literal: str) -> str:
-    from nixenv.support.tomlpos import key_lines
-
     lines = key_lines(text)
     header = lines.get(("secrets",))
     entry = f"{kind} = [{literal}]\n"
@@ -201,8 +198,6 @@ def edit_recipients(text: str, kind: str, *, add: str | None = None, remove: str
 
 
 def _expected(data: dict, kind: str, *, add: str | None, remove: str | None) -> dict:
-    import copy
-
     data = copy.deepcopy(data)
     secrets = data.setdefault("secrets", {})
     current = list(secrets.get(kind, []))
@@ -219,15 +214,3 @@ def _by_hand(kind: str, add: str | None, remove: str | None, why: str) -> str:
     return (f"could not edit nixenv.toml safely ({why}); nothing was written. "
             f"Please {action} `{kind} = [...]` under [secrets] by hand, then run `nixenv generate` "
             "and `nixenv secrets rotate`.")
-
-
-def write_recipients(path: Path, kind: str, *, add: str | None = None, remove: str | None = None) -> str:
-    """Edit nixenv.toml in place (validated with config.parse, written atomically); returns the new text."""
-    from nixenv.config import load as config
-    from nixenv.support.files import write_atomic
-
-    text = path.read_text(encoding="utf-8")
-    new = edit_recipients(text, kind, add=add, remove=remove)
-    config.parse(new, root=path.parent, file=path.name)  # raises ConfigError: nothing written
-    write_atomic(path, new, path.stat().st_mode & 0o7777)
-    return new

@@ -84,10 +84,10 @@ def make_project(base: Path, values: dict[str, str]) -> Project:
     """A project with [secrets] and `values` stored, set up through nixenv's own functions
     (no `generate`: these scenarios need sops and age, not nix)."""
     require("sops", "age", "age-keygen", "git")
+    from nixenv.config import edit as config_edit
     from nixenv.config import load as config
     from nixenv.secrets import sops as secrets_sops
     from nixenv.secrets import store
-    from nixenv.support import tomledit
 
     home = base / "home"
     tmpdir = base / "tmpdir"
@@ -105,7 +105,7 @@ def make_project(base: Path, values: dict[str, str]) -> Project:
     pub = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
     subprocess.run(["git", "init", "-q"], cwd=root, check=True, env=env)
     (root / "nixenv.toml").write_text('[project]\nname = "faults"\n\n[secrets]\nfile = "secrets.env"\n')
-    tomledit.write_recipients(root / "nixenv.toml", "age", add=pub)
+    config_edit.write_recipients(root / "nixenv.toml", "age", add=pub)
     cfg = config.load(root)
     store.write_sops_config(cfg)
     saved = {k: os.environ.get(k) for k in ("SOPS_AGE_KEY_FILE", "SOPS_DISABLE_VERSION_CHECK")}

@@ -20,7 +20,7 @@ from typing import Iterable, Mapping
 
 from nixenv.config.load import Service, exported_names
 from nixenv.config.presets import PRESETS
-from nixenv.support.render import sh
+from nixenv.support.escape import sh
 
 
 @dataclass(frozen=True)

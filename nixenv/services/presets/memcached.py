@@ -10,7 +10,7 @@ through s6-setuidgid instead.
 from __future__ import annotations
 
 from nixenv.services.presets.base import Context, Package, Plan, as_user, make_dirs, prologue, schema_attr, words
-from nixenv.support.render import sh
+from nixenv.support.escape import sh
 
 OWN = ("l", "listen", "p", "port", "U", "udp-port", "s", "unix-socket", "d", "daemon", "u", "user")
 

@@ -27,7 +27,7 @@ from nixenv.services.presets.base import (
     require_env, schema_attr, settings_items, url_password, words, write_file,
 )
 from nixenv.services.presets.sql import MY_SESSION, my_ident, my_literal
-from nixenv.support.render import sh
+from nixenv.support.escape import sh
 
 OWN = ("datadir", "socket", "port", "bind-address", "bind_address", "pid-file", "pid_file", "user",
        "skip-networking", "skip_networking")

@@ -19,10 +19,13 @@ Ready: a real HTTP request answered with any status.
 
 from __future__ import annotations
 
+import grp
+import pwd
+
 from nixenv.services.presets.base import (
     Context, Package, Plan, make_dirs, prologue, schema_attr, words, write_file,
 )
-from nixenv.support.render import sh
+from nixenv.support.escape import sh
 
 # ${NAME} (upper case, set in the environment) -> its value; everything else verbatim. awk is
 # POSIX and in every nixpkgs stdenv; ENVIRON gives the value without a shell re-reading it.
@@ -40,8 +43,6 @@ SUBST_AWK = r'''{
 
 def run_as_user_group(name: str) -> str:
     """`user NAME GROUP`: without GROUP nginx looks up a group named NAME (Debian's nobody is in nogroup)."""
-    import grp
-    import pwd
     try:
         return f"{name} {grp.getgrgid(pwd.getpwnam(name).pw_gid).gr_name}"
     except KeyError:

@@ -29,7 +29,7 @@ from nixenv.services.presets.base import (
     os_user, prologue, require_env, schema_attr, settings_items, url_password, words, write_file,
 )
 from nixenv.services.presets.sql import pg_ident, pg_literal
-from nixenv.support.render import sh
+from nixenv.support.escape import sh
 
 # nixpkgs attribute of postgresql.pkgs -> the extension's SQL name, where they differ
 # (pkgs/servers/sql/postgresql/ext/pgvector.nix builds the `vector` extension)

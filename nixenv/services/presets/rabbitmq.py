@@ -21,7 +21,7 @@ from nixenv.services.presets.base import (
     Context, Package, Plan, as_user, make_dirs, prologue, require_env, schema_attr, settings_items, words, write_file,
 )
 from nixenv.services.presets.memcached import tcp_probe
-from nixenv.support.render import sh
+from nixenv.support.escape import sh
 
 OWN = ("listeners.tcp.default", "management.tcp.port", "management.tcp.ip")
 
