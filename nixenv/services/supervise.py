@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
 from nixenv.config.paths import ProjectPaths
-from nixenv.services import logs, procs, s6, stop
+from nixenv.services import cgroup, logs, procs, s6, stop
 from nixenv.services.dirs import service_dirs
 from nixenv.support.errors import NixenvError
 from nixenv.support.files import write_atomic
@@ -124,13 +124,17 @@ def start_scanner(paths: ProjectPaths, argv: list[str], env: Mapping[str, str], 
     if via != "devshell":
         report(f"starting s6-svscan in the project's environment ({via})")
 
-    def reset_signals() -> None:  # services must not inherit ignored signals
+    group = cgroup.project_cgroup(paths, create=True)
+
+    def prepare_child() -> None:
         for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_DFL)
+            signal.signal(sig, signal.SIG_DFL)  # services must not inherit ignored signals
+        if group is not None:
+            cgroup.join(group)  # everything the scanner starts stays in the project's cgroup
 
     with open(log_path, "ab") as log:
         child = subprocess.Popen(argv, cwd=paths.root, env=dict(env), stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=log, start_new_session=True, preexec_fn=reset_signals)
+                                 stderr=log, start_new_session=True, preexec_fn=prepare_child)
     ok = s6.wait_until(lambda: s6.scanner_alive(paths.scan) or child.poll() is not None,
                        120 if via != "devshell" else 10, step=0.005)
     if not ok or not s6.scanner_alive(paths.scan):
@@ -141,7 +145,7 @@ def start_scanner(paths: ProjectPaths, argv: list[str], env: Mapping[str, str], 
     pid = child.pid if _is_scanner(child.pid, paths) else _find_scanner(paths)
     write_atomic(paths.state / SCANNER_FILE, json.dumps(
         {"pid": pid, "via": via, "since": time.time(), "scan": str(paths.scan), "argv": argv,
-         "env": env_digest}, indent=1) + "\n")
+         "env": env_digest, "cgroup": str(group) if group else None}, indent=1) + "\n")
     return pid
 
 
@@ -154,15 +158,22 @@ def stop_orphans(paths: ProjectPaths) -> None:
         s6.control(d / "log", "dx")
     s6.wait_until(lambda: not orphans(paths), 5)
     stop.stop_marked(marker(paths), "TERM", 2.0)
+    group = cgroup.project_cgroup(paths, create=False)
+    if group is not None:
+        cgroup.empty(group)
 
 
 def stop_scanner(paths: ProjectPaths) -> list[int]:
-    """s6-svscanctl -t, wait for the scanner to exit, then end anything still marked."""
+    """s6-svscanctl -t, wait for the scanner to exit, then end anything still marked, and
+    anything still in the project's cgroup (what escaped the markers)."""
     info = _read_state(paths).get("pid")
     pid = info if isinstance(info, int) and _is_scanner(info, paths) else _find_scanner(paths)
     s6.stop_scanner(paths.scan)
     s6.wait_until(lambda: not s6.scanner_alive(paths.scan) and not (pid and procs.alive(pid)), 10, step=0.005)
     left = stop.stop_marked(marker(paths), "TERM", 2.0)
+    group = cgroup.project_cgroup(paths, create=False)
+    if group is not None:
+        left += cgroup.empty(group)
     try:
         (paths.state / SCANNER_FILE).unlink()
     except FileNotFoundError:

@@ -319,3 +319,45 @@ def test_a_daemon_that_escapes_the_marker_is_found_through_its_log_pipe(stack):
     finally:
         for pid in escapees():
             os.kill(pid, signal.SIGKILL)
+
+
+def test_the_project_cgroup_catches_what_neither_marker_nor_log_pipe_can(stack):
+    """A daemon that clears its environment, leaves the session AND closes its output has no
+    marker and no log pipe: as root on Linux with cgroup v2 (here, and CI) the project's cgroup
+    still holds it, and `down` leaves the cgroup empty."""
+    from nixenv.config.paths import ProjectPaths
+    from nixenv.services import cgroup
+
+    seconds = str(4000 + os.getpid() % 1000)
+    s = stack()
+    s.write(f'''
+    [project]
+    name = "ghost"
+
+    [services.daemon]
+    command = "setsid env -i /bin/sh -c 'exec >/dev/null 2>&1 </dev/null; exec sleep {seconds}' & exec sleep 9"
+    stop_timeout = 1
+    ''')
+
+    def ghosts() -> list[int]:
+        return [int(e) for e in os.listdir("/proc") if e.isdigit() and _cmdline(e) == f"sleep\x00{seconds}\x00".encode()]
+
+    try:
+        s.nixenv("services", "up")
+        assert wait_for(ghosts, 3)
+        group = cgroup.project_cgroup(ProjectPaths(root=s.root, base=s.base, run=Path("/")), create=False)
+        assert group is not None, "no cgroup v2 that root can write here: the proof cannot be made on this machine"
+        assert set(ghosts()) <= set(cgroup.members(group))
+        down = s.nixenv("services", "down")
+        assert not ghosts() and "leftover process" in down.stderr
+        assert not group.exists()
+    finally:
+        for pid in ghosts():
+            os.kill(pid, signal.SIGKILL)
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

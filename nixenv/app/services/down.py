@@ -41,5 +41,6 @@ def down(root: Path, names: Sequence[str] = (), progress: Progress | None = None
             stop.stop_waves(running, progress.event, last=lambda: s6.stop_scanner(paths.scan))
         left = stop_scanner(paths)
         if left:
-            progress.event(f"killed {len(left)} leftover process(es) of the project")
+            progress.event(f"stopped {len(left)} leftover process(es) of the project (left after their services "
+                           "stopped, found by marker or in the project's cgroup)")
     return proj
