@@ -270,3 +270,29 @@ def test_run_script_round_trips_hostile_names_and_values(tmp_path_factory, name,
     assert data["cwd"] == str(root / "sub dir $x")
     # the supervised pid is the program itself: run -> sh -c "exec ..." -> python
     assert (_paths(root).service(name) / "data/pid").read_text().strip() == str(data["pid"])
+
+
+@pytest.mark.parametrize("ready", [False, True])
+def test_on_macos_the_run_script_restores_the_library_path_sip_strips(tmp_path, ready):
+    """macOS strips DYLD_* from every process started through the protected /bin/sh: the run
+    script sets DYLD_FALLBACK_LIBRARY_PATH again, in the last shell before the command (here
+    `uname` answers Darwin; the command records what it got)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "uname").write_text("#!/bin/sh\necho Darwin\n")
+    (fake / "uname").chmod(0o755)
+    # (its options, then the command it runs: /bin/sh -c ...)
+    (fake / "s6-notifyoncheck").write_text('#!/bin/sh\nwhile [ "$1" != /bin/sh ]; do shift; done\nexec "$@"\n')
+    (fake / "s6-notifyoncheck").chmod(0o755)
+    ready_line = "ready = { tcp = 1 }" if ready else ""
+    cfg = cfg_of(f'''
+    [project]
+    name = "p"
+
+    [services.mac]
+    command = {toml_str(DUMP)}
+    {ready_line}
+    ''', tmp_path)
+    data = _run_script(tmp_path, cfg, "mac", {"PATH": f"{fake}:{os.environ['PATH']}",
+                                              "NIXENV_LIBRARY_PATH": "/nix/store/x-libgreet/lib"})
+    assert data["env"]["DYLD_FALLBACK_LIBRARY_PATH"] == "/nix/store/x-libgreet/lib"

@@ -54,7 +54,7 @@ def service_files(paths: ProjectPaths, service: ServicePlan) -> dict[str, tuple[
                workdir=str(service.data_dir) if service.data_dir is not None else f"{paths.root}/{service.cwd}",
                stop_signal=service.stop_signal, oneshot=service.oneshot, root=str(paths.root),
                service_dir=str(service_dir), exports_file=EXPORTS_FILE, setup=bool(service.setup),
-               library_path=True, check_timeout_ms=2000 if service.preset is None else 5000,
+               check_timeout_ms=2000 if service.preset is None else 5000,
                group_wait_ticks=max(1, int(service.stop_timeout * 10)), max_delay=MAX_BACKOFF,
                stable_after=STABLE_AFTER, preset=service.preset)
     log_dir = paths.log(name)
