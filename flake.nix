@@ -3,7 +3,7 @@
 {
   description = "nixenv: Docker-free development environments from one nixenv.toml";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
 
   outputs = { self, nixpkgs }:
     let
@@ -11,7 +11,8 @@
       forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
       version = builtins.head (builtins.match ''.*__version__ = "([^"]+)".*'' (builtins.readFile ./nixenv/__init__.py));
       # What nixenv runs besides nix itself (the user's nix is used, never a second one).
-      runtimeTools = pkgs: [ pkgs.direnv pkgs.s6 pkgs.execline pkgs.sops pkgs.age pkgs.git ];
+      runtimeTools = pkgs: [ pkgs.direnv pkgs.s6 pkgs.execline pkgs.sops pkgs.age pkgs.git ]
+        ++ pkgs.lib.optionals pkgs.stdenv.isLinux [ pkgs.keyutils ];  # the secrets cache (kernel keyring)
     in
     {
       packages = forAllSystems (pkgs: {
@@ -21,7 +22,7 @@
           pyproject = true;
           src = ./.;
           build-system = [ pkgs.python3Packages.hatchling ];
-          dependencies = with pkgs.python3Packages; [ typer jinja2 tomli-w sh ];
+          dependencies = with pkgs.python3Packages; [ typer jinja2 tomli-w pyyaml tomlkit ];
           makeWrapperArgs = [ "--suffix" "PATH" ":" (pkgs.lib.makeBinPath (runtimeTools pkgs)) ];
           # The test suite needs a working nix store and network-free flakes: run it with
           # `nix develop -c scripts/test`, not inside the build sandbox.
@@ -38,7 +39,7 @@
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
           packages = runtimeTools pkgs ++ [
-            (pkgs.python312.withPackages (ps: with ps; [ typer jinja2 tomli-w sh pytest hypothesis hatchling pip ]))
+            (pkgs.python312.withPackages (ps: with ps; [ typer jinja2 tomli-w pyyaml tomlkit pytest hypothesis hatchling pip ]))
             pkgs.uv
             pkgs.poetry
             pkgs.pdm
@@ -46,6 +47,8 @@
             pkgs.python3Packages.supervisor
             pkgs.nodejs_22
             pkgs.redis
+            pkgs.postgresql_17
+            pkgs.strace
             pkgs.pkg-config
           ];
           shellHook = ''
