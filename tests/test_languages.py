@@ -19,8 +19,19 @@ from hostile import HOSTILE_SAMPLES, hostile_text
 from nixenv.config.load import parse
 from nixenv.direnv.envrc import envrc_files
 from nixenv.support.errors import NixenvError
-from nixenv.languages.registry import (VSCODE_KEY, VSCODE_VALUE, JsoncError, envrc_context, flake_packages,
-                              parse_jsonc, set_jsonc_member, write_ide)
+from nixenv.app.ide import VSCODE_KEY, VSCODE_SETTINGS, VSCODE_VALUE, write_ide
+from nixenv.languages.registry import envrc_context, flake_packages
+from nixenv.support.jsonc import JsoncError
+from nixenv.support.jsonc import parse_jsonc as _parse
+from nixenv.support.jsonc import set_jsonc_member as _set_member
+
+
+def set_jsonc_member(text: str, key: str, value: str, *, where: str = VSCODE_SETTINGS) -> str:
+    return _set_member(text, key, value, where=where)
+
+
+def parse_jsonc(text: str, where: str = VSCODE_SETTINGS) -> dict:
+    return _parse(text, where)
 
 ROOT = Path("/p")
 

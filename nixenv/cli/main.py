@@ -134,9 +134,9 @@ def doctor() -> None:
 @app.command()
 def ide() -> None:
     """Point VS Code (and print the path for PyCharm) at the project's Python interpreter."""
-    from nixenv.languages import registry as languages
+    from nixenv.app.ide import write_ide
 
-    for line in languages.write_ide(_config()):
+    for line in write_ide(_config()):
         echo(line)
 
 
