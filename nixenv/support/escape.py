@@ -1,6 +1,6 @@
 """Escaping, one function per target language: every value that reaches Nix, a shell script,
 YAML or JSON goes through one of these, so that quotes, `$`, `${`, backslashes, newlines and
-unicode come out exactly as written, never as code (tests/test_render.py proves it)."""
+unicode come out exactly as written, never as code (tests/unit/support/test_escape_and_render.py proves it)."""
 
 from __future__ import annotations
 

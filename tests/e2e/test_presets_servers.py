@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from testkit import require
 from nixenv.config.load import DbUser, Service
 from nixenv.services.presets import Context, Plan, plan_for
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import direnv_exec, nixenv, require, run, write_project
+from testkit import direnv_exec, nixenv, require, run, write_project
 
 pytestmark = pytest.mark.e2e
 

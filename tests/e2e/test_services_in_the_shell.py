@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import direnv_exec, nixenv, require, run, write_project
+from testkit import direnv_exec, nixenv, require, run, write_project
 
 
 def free_port() -> int:

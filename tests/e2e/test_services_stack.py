@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from testkit import require
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 

@@ -19,11 +19,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conftest import direnv_exec, nixenv, require, run, write_project  # noqa: E402
-from standin import make_standin  # noqa: E402
-
-from nixenv.secrets import keyring  # noqa: E402
+from nixenv.secrets import keyring
+from testkit import direnv_exec, nixenv, require, run, write_project
+from testkit.standin import make_standin
 
 SECRET = "zq-secret-4471 'quoted' $HOME\nline two"
 

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conftest import require
+from testkit import require
 
 COUNTS: Counter[str] = Counter()  # scenarios, data_lost, plaintext_found, processes_left
 

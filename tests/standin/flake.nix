@@ -2,7 +2,7 @@
 # cache.nixos.org). It mirrors the parts of the real nixpkgs API that generated flakes use
 # (lib.genAttrs, lib.makeLibraryPath, lib.makeSearchPathOutput, legacyPackages.<system>,
 # mkShell, writeShellScriptBin) and provides each package by linking the host's binaries,
-# listed in host.nix (written by tests/standin.py for this machine).
+# listed in host.nix (written by tests/testkit/standin.py for this machine).
 {
   description = "stand-in nixpkgs for nixenv tests";
 

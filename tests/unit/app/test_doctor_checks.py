@@ -49,7 +49,7 @@ def test_a_path_with_whitespace_is_refused_by_nix_before_2_19(version, refused):
 def test_services_up_refuses_a_path_with_a_space_instead_of_running_without_the_devshell(tmp_path, env):
     """As the issue found: the shell loaded without the devshell and `services up` ran the
     services outside it. Now `up` says why, before anything starts."""
-    from conftest import nixenv, write_project
+    from testkit import nixenv, write_project
 
     root = write_project(tmp_path / "my project", '''
     [project]

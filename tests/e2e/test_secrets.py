@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import direnv_exec, nixenv, require, run, write_project
+from testkit import direnv_exec, nixenv, require, run, write_project
 
 from nixenv.secrets import dotenv as secrets_dotenv
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tomli_w
 
-from conftest import direnv_exec, nixenv, require, run, write_project
+from testkit import direnv_exec, nixenv, require, run, write_project
 
 INSTALLING = "installing (its inputs changed"
 

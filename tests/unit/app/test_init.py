@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import nixenv, run
+from testkit import nixenv, run
 from nixenv.app.detect import detect, detect_node, detect_python, semver_range_satisfies, version_satisfies
 
 

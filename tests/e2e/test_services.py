@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import nixenv, require, run, write_project
+from testkit import nixenv, require, run, write_project
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------------------ helpers

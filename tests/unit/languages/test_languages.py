@@ -14,8 +14,8 @@ import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import nixenv
-from hostile import HOSTILE_SAMPLES, hostile_text
+from testkit import nixenv
+from testkit.hostile import HOSTILE_SAMPLES, hostile_text
 from nixenv.config.load import parse
 from nixenv.direnv.envrc import envrc_files
 from nixenv.support.errors import NixenvError

@@ -11,14 +11,14 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import require
-from hostile import env_value, hostile_text
+from testkit import require
+from testkit.hostile import env_value, hostile_text
 from nixenv.support import escape as render
 from nixenv.config.load import RESERVED_ENV, parse
 from nixenv.nix.flake import flake_files
 from nixenv.direnv.envrc import envrc_files
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[2]  # tests/
 GOLDEN = HERE / "golden"
 
 def nix_eval_json(expr: str) -> object:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import nixenv, write_project
+from testkit import nixenv, write_project
 from nixenv.config.load import ConfigError, parse, topological_order
 from nixenv.support.graph import find_cycle
 

@@ -7,9 +7,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import run, write_project
+from testkit import run, write_project
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_ships_templates_and_runs_outside_the_checkout(tmp_path, env):

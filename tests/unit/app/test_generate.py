@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from conftest import nixenv, run, write_project
+from testkit import nixenv, run, write_project
 from nixenv.support.files import GeneratedFile, classify, content_hash, split_marker, write_atomic
 
 CONFIG = '''

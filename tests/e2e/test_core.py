@@ -13,8 +13,8 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import direnv_exec, nixenv, require, run, write_project
-from hostile import HOSTILE_SAMPLES, env_value
+from testkit import direnv_exec, nixenv, require, run, write_project
+from testkit.hostile import HOSTILE_SAMPLES, env_value
 
 PY = sys.executable  # the host interpreter, to read the environment back exactly
 

@@ -14,7 +14,7 @@ As root (local store, no daemon) this is all nix reads. A non-root user goes thr
 nix-daemon, whose own /etc/nix/nix.conf governs builds; nothing here is sent to it (settings
 of NIX_CONF_DIR's nix.conf are not passed to the daemon, and the user configuration is empty).
 
-Run as a script: `python tests/nixconf.py DIR [--online]` writes DIR and prints `export` lines
+Run as a script: `python tests/testkit/nixconf.py DIR [--online]` writes DIR and prints `export` lines
 for a shell (scripts/demo).
 """
 
@@ -24,7 +24,7 @@ import shlex
 import sys
 from pathlib import Path
 
-# Offline: the stand-in nixpkgs (tests/standin.py) builds from host binaries, so no substituter
+# Offline: the stand-in nixpkgs (tests/testkit/standin.py) builds from host binaries, so no substituter
 # and no sandbox (its builders run the host's /bin/sh and link /usr/bin); builds run as the
 # invoking user (root here) rather than as build users that a fresh machine does not have.
 SETTINGS = {
@@ -45,7 +45,7 @@ def nix_conf(*, online: bool = False) -> str:
     settings = dict(SETTINGS)
     if online:  # real nixpkgs: its binary cache (nix's default substituters and keys)
         del settings["substituters"]
-    lines = ["# nix configuration written by nixenv's tests/nixconf.py; the host's is not read"]
+    lines = ["# nix configuration written by nixenv's tests/testkit/nixconf.py; the host's is not read"]
     lines += [f"{name} = {value}".rstrip() for name, value in settings.items()]
     return "\n".join(lines) + "\n"
 
@@ -70,6 +70,6 @@ if __name__ == "__main__":
     online = "--online" in args
     paths = [a for a in args if a != "--online"]
     if len(paths) != 1:
-        sys.exit("usage: python tests/nixconf.py DIR [--online]")
+        sys.exit("usage: python tests/testkit/nixconf.py DIR [--online]")
     for name, value in private_nix_env(Path(paths[0]).resolve(), online=online).items():
         print(f"export {name}={shlex.quote(value)}")

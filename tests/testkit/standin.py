@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # tests/
 
 # nixpkgs attribute -> host commands it provides
 HOST_COMMANDS: dict[str, tuple[str, ...]] = {

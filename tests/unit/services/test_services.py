@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostile import HOSTILE_SAMPLES, env_value, hostile_text
+from testkit.hostile import HOSTILE_SAMPLES, env_value, hostile_text
 from nixenv.config.load import parse
 from nixenv.app.procfile import parse_procfile, procfile_problems
 from nixenv.services.env import program_of
@@ -64,7 +64,7 @@ def test_parse_status_decodes_s6_2_11_layout():
         parse_status(data + b"\0")
 
 
-S6_RECORDS = Path(__file__).resolve().parent / "fixtures" / "s6-status"
+S6_RECORDS = Path(__file__).resolve().parents[2] / "fixtures" / "s6-status"
 
 
 def _svstat_line(st) -> str:
@@ -240,7 +240,7 @@ def _run_script(root: Path, cfg, name: str, scanner_env: dict[str, str]) -> dict
 DUMP = f"{sys.executable} -c 'import os, json, sys; print(json.dumps(dict(env=dict(os.environ), cwd=os.getcwd(), pid=os.getpid())))'"
 
 env_values = st.one_of(st.sampled_from(HOSTILE_SAMPLES), hostile_text)
-# (control characters in names are rejected at validation: tests/test_config.py)
+# (control characters in names are rejected at validation: tests/unit/config/test_load.py)
 names = hostile_text.filter(lambda n: n and not n.startswith(".") and n != "log" and "/" not in n
                             and not any(c < " " or "\x7f" <= c <= "\x9f" for c in n) and len(n.encode()) <= 100)
 
