@@ -37,6 +37,7 @@ from nixenv.secrets import dotenv as secrets_dotenv
 from nixenv.secrets import sops as secrets_sops
 from nixenv.support import proc
 from nixenv.support.errors import NixenvError
+from nixenv.support.files import pid_alive
 
 PREFIX = "nixenv-edit-"
 _OURS = re.compile(r"^nixenv-edit-(\d+)-[A-Za-z0-9_]+$")
@@ -124,21 +125,11 @@ def sweep(bases: list[str]) -> list[Path]:
                 continue
             if info.st_uid != os.getuid() or not stat.S_ISDIR(info.st_mode):
                 continue
-            if ours and _alive(int(ours.group(1))):
+            if ours and pid_alive(int(ours.group(1))):
                 continue
             shred_tree(Path(entry.path))
             removed.append(Path(entry.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _guard(directory: Path) -> tuple[int, int]:

@@ -228,36 +228,13 @@ def port_owner(port: int) -> str | None:
         return None
     if not inodes:
         return None
-    targets = {f"socket:[{inode}]" for inode in inodes}
-    for pid in pids():
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
-                    return describe(pid)
-            except OSError:
-                continue
-    return "a process of another user"
+    owners = listening_pids(port)
+    return describe(min(owners)) if owners else "a process of another user"
 
 
 def listening_pids(port: int) -> set[int]:
-    inodes = _listening_inodes(port) or set()
-    targets = {f"socket:[{inode}]" for inode in inodes}
-    out = set()
-    if not targets:
-        return out
-    for pid in pids():
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
-                    out.add(pid)
-                    break
-        except OSError:
-            continue
-    return out
+    targets = {f"socket:[{inode}]" for inode in _listening_inodes(port) or set()}
+    return set().union(*holders(targets).values()) if targets else set()
 
 
 def pss_kb(pid: int) -> int:

@@ -103,7 +103,8 @@ def temp_prefix(name: str) -> str:
     return f".{name}.nixenv-{os.getpid()}-"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists (also one of another user); no /proc needed."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -125,7 +126,7 @@ def sweep_temps(directory: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _TEMP.match(entry.name)
-        if not match or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+        if not match or int(match.group(1)) == os.getpid() or pid_alive(int(match.group(1))):
             continue
         try:
             if entry.stat(follow_symlinks=False).st_uid != os.getuid():
