@@ -174,11 +174,12 @@ def _fail(paths: ProjectPaths, name: str, why: str) -> None:
     lines = logs.last_lines(log_dir, LOG_TAIL)
     if lines:
         body = "\n".join(f"  | {line}" for line in lines)
-    elif not log_dir.is_dir() or not os.access(log_dir, os.W_OK):
-        body = (f"  (no log: the log directory {log_dir} could not be written; s6-svscan's own output is in "
-                f"{paths.state / 'scanner.log'}:)\n"
-                + "\n".join(f"  | {line}" for line in logs.file_tail(paths.state / "scanner.log", LOG_TAIL)))
     else:
-        body = "  (the log is empty)"
+        # an empty log: its directory may be read-only or full, or the logger could not start;
+        # what s6 itself said is in the scanner's output
+        log_state = ("could not be written" if log_dir.is_dir() and not os.access(log_dir, os.W_OK) else
+                     "is missing" if not log_dir.is_dir() else "is empty")
+        body = (f"  (the log {log_state}; the last lines of s6-svscan's own output, {paths.state / 'scanner.log'}:)\n"
+                + "\n".join(f"  | {line}" for line in logs.file_tail(paths.state / "scanner.log", LOG_TAIL)))
     raise ServiceFailed(f"service {name} {why}; it was stopped. Last {LOG_TAIL} lines of {log_dir / 'current'}:\n"
                         f"{body}\n(other services that were ready are still running: `nixenv services status`)")

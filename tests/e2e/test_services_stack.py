@@ -361,3 +361,28 @@ def _cmdline(pid: str) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_a_service_whose_log_cannot_be_written_is_reported_with_the_scanners_output(stack):
+    """A log directory that cannot be written (here: a file where the directory goes) used to
+    be reported as "died before it was ready ... the log is empty"; the cause is in s6-svscan's
+    own output, which the message now shows."""
+    s = stack()
+    s.write('''
+    [project]
+    name = "nolog"
+
+    [services.quick]
+    command = "exit 3"
+    ready = { tcp = 1 }
+    restart = "never"
+    ''')
+    s.nixenv("services", "down", check=False)
+    s.nixenv("generate", check=False)
+    logs = next(p for p in s.state_home.iterdir()) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "quick").write_text("not a directory\n")
+    result = s.nixenv("services", "up", "--timeout", "5", check=False)
+    assert result.returncode == 1
+    assert "service quick" in result.stderr and "s6-svscan's own output" in result.stderr
+    assert "the log is empty" not in result.stderr
