@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -213,3 +214,19 @@ def test_doctor_reports_and_fails_on_missing_pieces(tmp_path, env):
     for line in ("nix              ok", "direnv           ok", ".envrc allowed   ok", "generated files  ok",
                  "tracked by git   ok"):
         assert line in after.stdout
+
+
+def test_an_evaluation_killed_midway_leaves_no_temp_file_after_the_next_one(tmp_path, env):
+    """devshell.rc.PID (and its .f) of a killed evaluation are removed by the next evaluation."""
+    project = write_project(tmp_path / "p", '[project]\nname = "p"\n', env=env)
+    nixenv("generate", cwd=project, env=env)
+    run(["direnv", "allow", project], cwd=project, env=env)
+    run(["git", "add", "-A"], cwd=project, env=env)
+    cache = project / ".direnv" / "nixenv"
+    cache.mkdir(parents=True)
+    dead = 4_000_000 + os.getpid() % 1000  # above pid_max: no such process
+    for name in (f"devshell.rc.{dead}", f"devshell.rc.{dead}.f"):
+        (cache / name).write_text("export HALF=written\n")
+    direnv_exec(project, "true", env=env)
+    assert not list(cache.glob(f"devshell.rc.{dead}*"))
+    assert (cache / "devshell.rc").exists()
