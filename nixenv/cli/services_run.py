@@ -67,6 +67,8 @@ def run_status(json_out: bool) -> None:
                          "services": [r.as_dict() for r in rows]}, indent=2, ensure_ascii=False))
         return
     echo(status_table(info, rows, sys.stdout.isatty()))
+    if proj.paths is not None and rows:
+        echo(f"state (logs, data): {proj.paths.base}")
 
 
 def _duration(seconds: float | None) -> str:
