@@ -277,6 +277,7 @@ def test_a_port_taken_by_another_process_is_reported_before_anything_starts(stac
     port = s.status()["db"]["port"]
     s.nixenv("services", "down")
     with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the server's connections may linger in TIME_WAIT
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         result = s.nixenv("services", "up", check=False)
