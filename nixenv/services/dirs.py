@@ -6,12 +6,14 @@ stray bracket): everything needed to stop a stack in the right order is on disk.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from nixenv.config.paths import ProjectPaths
 
 HASH_FILE = "data/nixenv-hash"  # what the directory was rendered from
-STARTED_HASH_FILE = "data/started-hash"  # what the running instance was started from
+STARTED_FILE = "started.json"  # in the state dir: service -> the HASH_FILE it was last started from
 DEPENDS_FILE = "data/nixenv-depends"  # its depends_on, one per line
 ONESHOT_FILE = "data/nixenv-oneshot"  # present for a one-shot task
 STABLE_AFTER = 10  # seconds up after which a crash no longer counts as part of a loop (finish, status)
@@ -53,3 +55,43 @@ def stop_settings(service_dir: Path) -> tuple[str, float]:
     except ValueError:
         timeout = 10.0
     return signame, timeout
+
+
+def read_started(paths: ProjectPaths) -> dict[str, str]:
+    """What each service's running (or last) instance was started from (one file: a start of
+    50 services writes it once, not 50 times)."""
+    try:
+        data = json.loads((paths.state / STARTED_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def write_started(paths: ProjectPaths, changes: dict[str, str | None]) -> None:
+    """Record (or, for None, forget) what services were started from."""
+    if not changes:
+        return
+    current = read_started(paths)
+    for name, value in changes.items():
+        if value is None:
+            current.pop(name, None)
+        else:
+            current[name] = value
+    write_internal(paths.state / STARTED_FILE, json.dumps(current, sort_keys=True) + "\n", 0o644)
+
+
+def started_current(paths: ProjectPaths, name: str, started: dict[str, str]) -> bool:
+    """The service's instance was started from the directory as it is now."""
+    return started.get(name) == read_stripped(paths.service(name) / HASH_FILE)
+
+
+def write_internal(path: Path, text: str, mode: int) -> None:
+    """Temp file + rename (a supervisor never sees half a script) but no fsync: these files
+    are re-rendered from nixenv.toml at any time, and 600 fsyncs made the first `up` of 50
+    services take seconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)

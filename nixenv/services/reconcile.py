@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from nixenv.config.load import Ready
 from nixenv.config.paths import EXPORTS_FILE, ProjectPaths
 from nixenv.services import s6, stop
-from nixenv.services.dirs import DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, STABLE_AFTER, service_dirs
+from nixenv.services.dirs import DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, STABLE_AFTER, service_dirs, write_internal
 from nixenv.services.plan import Plan, ServicePlan
 from nixenv.services.stamp import STAMP
 from nixenv.support.escape import sh_refs
@@ -177,18 +177,6 @@ def _same(path: Path, content: str, mode: int) -> bool:
         return path.read_text(encoding="utf-8") == content and (path.stat().st_mode & 0o777) == mode
     except (OSError, UnicodeDecodeError):
         return False
-
-
-def write_internal(path: Path, text: str, mode: int) -> None:
-    """Temp file + rename (a supervisor never sees half a script) but no fsync: these files
-    are re-rendered from nixenv.toml at any time, and 600 fsyncs made the first `up` of 50
-    services take seconds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 def _bash() -> str:

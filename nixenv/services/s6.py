@@ -94,18 +94,19 @@ def parse_status(data: bytes, where: Path | str = "supervise/status") -> SvStatu
                     ready_flag=bool(flags & 8))
 
 
-def read_status(service_dir: Path) -> SvStatus | None:
+def read_status(service_dir: Path | str) -> SvStatus | None:
     """The service's status; None when s6 has not written one (yet). s6 writes status.new and
-    renames it, so a partial record is never read."""
-    path = service_dir / "supervise" / "status"
+    renames it, so a partial record is never read. (A str path: no pathlib in polling loops.)"""
+    path = f"{service_dir}/supervise/status"
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError:
         return None
     return parse_status(data, path)
 
 
-def write_fifo(path: Path, data: bytes) -> bool:
+def write_fifo(path: Path | str, data: bytes) -> bool:
     """Write to a control FIFO; False when no process reads it (or it does not exist)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
@@ -122,18 +123,18 @@ def write_fifo(path: Path, data: bytes) -> bool:
         os.close(fd)
 
 
-def has_reader(path: Path) -> bool:
+def has_reader(path: Path | str) -> bool:
     return write_fifo(path, b"")
 
 
-def supervised(service_dir: Path) -> bool:
+def supervised(service_dir: Path | str) -> bool:
     """s6-svok: an s6-supervise process runs on this directory."""
-    return has_reader(service_dir / "supervise" / "control")
+    return has_reader(f"{service_dir}/supervise/control")
 
 
-def control(service_dir: Path, commands: str) -> bool:
+def control(service_dir: Path | str, commands: str) -> bool:
     """s6-svc: e.g. "u" up, "d" down, "dx" down and exit the supervisor, "a" rotate (on log/)."""
-    return write_fifo(service_dir / "supervise" / "control", commands.encode())
+    return write_fifo(f"{service_dir}/supervise/control", commands.encode())
 
 
 def scanner_alive(scan_dir: Path) -> bool:

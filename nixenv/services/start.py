@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import logs, s6, stop
-from nixenv.services.dirs import HASH_FILE, RUNTIME_FILES, STARTED_HASH_FILE, read_stripped
+from nixenv.services.dirs import HASH_FILE, RUNTIME_FILES, read_started, read_stripped, started_current, write_started
 from nixenv.support.errors import NixenvError
 
 LOG_TAIL = 20
@@ -37,14 +37,14 @@ class StartSpec:
     ready_text: str  # what ready means, for messages
 
 
-def is_ready(spec: StartSpec, d: Path, st: s6.SvStatus | None) -> bool:
-    """Ready by `st` (None: not known to be running under the current scanner)."""
+def is_ready(spec: StartSpec, d: Path, st: s6.SvStatus | None, current: bool = True) -> bool:
+    """Ready by `st` (None: not known to be running under the current scanner); `current`: its
+    instance was started from the directory as it is now (dirs.started_current)."""
     if st is None:
         return False
     if spec.oneshot:
-        # done with this configuration: exited 0 after the start recorded in started-hash
-        return (not st.up and not st.finishing and st.exit_code == 0 and not st.never_started
-                and read_stripped(d / STARTED_HASH_FILE) == read_stripped(d / HASH_FILE)
+        # done with this configuration: exited 0 after a start from the directory as it is now
+        return (not st.up and not st.finishing and st.exit_code == 0 and not st.never_started and current
                 and read_stripped(d / "data/last-exit") == "exit 0")
     if not st.up:
         return False
@@ -56,6 +56,18 @@ def start(paths: ProjectPaths, specs: Mapping[str, StartSpec], names: Sequence[s
           waiting: Callable[[dict[str, float]], None] = lambda pending: None) -> list[str]:
     """Start `names` (topologically ordered) as their dependencies become ready."""
     pending = list(names)
+    recorded = read_started(paths)
+    launched: dict[str, str | None] = {}  # name -> the hash it was started from
+    try:
+        return _start(paths, specs, pending, deadline, timeout, report, waiting, recorded, launched)
+    finally:
+        write_started(paths, launched)
+
+
+def _start(paths: ProjectPaths, specs: Mapping[str, StartSpec], pending: list[str], deadline: float,
+           timeout: float, report: Callable[[str], None], waiting: Callable[[dict[str, float]], None],
+           recorded: dict[str, str], launched: dict[str, str | None]) -> list[str]:
+    names = list(pending)
     started: dict[str, tuple[float, float]] = {}  # name -> (monotonic, wall) when told to start
     seen_pid: dict[str, int] = {}
     first_try: dict[str, float] = {}
@@ -66,9 +78,10 @@ def start(paths: ProjectPaths, specs: Mapping[str, StartSpec], names: Sequence[s
         for name in pending:
             if name in started:
                 continue
-            if not all(dep in ready or (dep not in pending and is_ready(specs[dep], paths.service(dep),
-                                                                         s6.read_status(paths.service(dep))))
-                       for dep in specs[name].depends_on):
+            if not all(dep in ready or (dep not in pending and is_ready(
+                    specs[dep], paths.service(dep), s6.read_status(paths.service(dep)),
+                    started_current(paths, dep, {**recorded, **{k: v for k, v in launched.items() if v}})))
+                    for dep in specs[name].depends_on):
                 continue
             d = paths.service(name)
             st = s6.read_status(d)
@@ -78,23 +91,25 @@ def start(paths: ProjectPaths, specs: Mapping[str, StartSpec], names: Sequence[s
                         (d / stale).unlink()
                     except FileNotFoundError:
                         pass
-            _copy(d / HASH_FILE, d / STARTED_HASH_FILE)
             if not s6.control(d, "u"):  # its supervisor is not there yet
                 first_try.setdefault(name, now)
                 if now - first_try[name] > SUPERVISOR_TIMEOUT:
                     raise NixenvError(f"s6-svscan does not supervise {name}; see {paths.state / 'scanner.log'}")
                 continue
             started[name] = (time.monotonic(), time.time())
+            launched[name] = read_stripped(d / HASH_FILE)
             report(f"starting {name}")
         for name in [n for n in pending if n in started]:
             spec = specs[name]
             d = paths.service(name)
-            st = s6.read_status(d)
+            base = str(d)
+            st = s6.read_status(base)
             since_mono, since_wall = started[name]
+            last_exit = _mtime(f"{base}/data/last-exit") if st is not None and st.pid == 0 else 0.0
             died = st is not None and ((st.finishing and st.since > since_wall) or (st.pid == 0 and (
-                name in seen_pid or _mtime(d / "data/last-exit") > since_wall)))
+                name in seen_pid or last_exit > since_wall)))
             if spec.oneshot:
-                if died and st is not None and not st.finishing and _mtime(d / "data/last-exit") > since_wall:
+                if died and st is not None and not st.finishing and last_exit > since_wall:
                     if read_stripped(d / "data/last-exit") == "exit 0":
                         ready.add(name)
                         pending.remove(name)
@@ -116,7 +131,7 @@ def start(paths: ProjectPaths, specs: Mapping[str, StartSpec], names: Sequence[s
                     kind = f"ready ({spec.ready_text})" if spec.notified else "up"
                     report(f"{name} {kind} after {time.monotonic() - since_mono:.2f} s")
                     continue
-                if (d / "data/ensure-failed").exists():
+                if os.path.exists(f"{base}/data/ensure-failed"):
                     _fail(paths, name, "is up, but making sure of its databases and users failed")
                 if seen_pid.setdefault(name, st.pid) != st.pid:
                     _fail(paths, name, "restarted before it was ready (it exited)")
@@ -133,7 +148,9 @@ def start(paths: ProjectPaths, specs: Mapping[str, StartSpec], names: Sequence[s
             if now - last_tick > 0.2:
                 waiting({n: time.monotonic() - started[n][0] for n in pending if n in started})
                 last_tick = now
-            time.sleep(0.01)
+            # the services starting need the CPU more than this loop: a tick that took long
+            # (many services) waits longer before the next one
+            time.sleep(max(0.01, 2 * (time.monotonic() - now)))
     return list(names)
 
 
@@ -148,18 +165,11 @@ def _exit_text(st: s6.SvStatus, d: Path) -> str:
     return read_stripped(d / "data/last-exit") or "exited"
 
 
-def _mtime(path: Path) -> float:
+def _mtime(path: Path | str) -> float:
     try:
-        return path.stat().st_mtime
+        return os.stat(path).st_mtime
     except OSError:
         return 0.0
-
-
-def _copy(src: Path, dst: Path) -> None:
-    try:
-        dst.write_text(src.read_text())
-    except OSError:
-        pass
 
 
 def _fail(paths: ProjectPaths, name: str, why: str) -> None:

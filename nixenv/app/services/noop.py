@@ -13,7 +13,7 @@ from typing import Sequence
 from nixenv.app.services.common import paths_of, specs
 from nixenv.config.load import Config, topological_order
 from nixenv.services import digest, s6, stamp
-from nixenv.services.dirs import HASH_FILE, STARTED_HASH_FILE, read_stripped
+from nixenv.services.dirs import read_started, started_current
 from nixenv.services.start import is_ready
 from nixenv.services.supervise import scanner
 
@@ -29,10 +29,12 @@ def already_ready(cfg: Config, names: Sequence[str] = ()) -> list[str] | None:
     if info.state != "running" or info.env_digest != digest.env_digest(cfg):
         return None
     spec = specs(cfg)
+    started = read_started(paths)
     wanted = topological_order(cfg.services, list(names) or None)
     for name in wanted:
         d = paths.service(name)
         st = s6.read_status(d) if s6.supervised(d) else None
-        if not is_ready(spec[name], d, st) or read_stripped(d / STARTED_HASH_FILE) != read_stripped(d / HASH_FILE):
+        current = started_current(paths, name, started)
+        if not current or not is_ready(spec[name], d, st, current):
             return None
     return wanted

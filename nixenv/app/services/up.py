@@ -24,7 +24,7 @@ from nixenv.services import digest
 from nixenv.services import env as services_env
 from nixenv.services import ports as service_ports
 from nixenv.services import procs, s6, stamp, stop
-from nixenv.services.dirs import HASH_FILE, STARTED_HASH_FILE, read_stripped, service_dirs
+from nixenv.services.dirs import read_started, service_dirs, started_current, write_started
 from nixenv.services.start import is_ready, start
 from nixenv.services.supervise import locked, orphans, scanner, start_scanner, stop_orphans, stop_scanner, unsupervised
 from nixenv.support.errors import NixenvError
@@ -71,8 +71,9 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
             return {n: None if fresh or not s6.supervised(dirs[n]) else s6.read_status(dirs[n]) for n in wanted}
 
         statuses = current()
+        started = read_started(paths)
         changed = [n for n in wanted if statuses[n] is not None and (statuses[n].up or spec[n].oneshot)
-                   and read_stripped(dirs[n] / STARTED_HASH_FILE) != read_stripped(dirs[n] / HASH_FILE)]
+                   and not started_current(paths, n, started)]
         if changed:
             progress.event(f"configuration changed: restarting {', '.join(changed)}")
             stopped = [n for n in closure_dependants(cfg, changed) if stop.active(paths.service(n))]
@@ -88,7 +89,9 @@ def up(cfg: Config, names: Sequence[str] = (), timeout: float = 60.0,
             stop.stop_services([dirs[n] for n in orphaned])
             statuses = current()
         result = UpResult(restored=restored)
-        result.already = [n for n in wanted if is_ready(spec[n], dirs[n], statuses[n])]
+        started = read_started(paths)
+        result.already = [n for n in wanted
+                          if is_ready(spec[n], dirs[n], statuses[n], started_current(paths, n, started))]
         to_start = [n for n in wanted if n not in result.already]
         if to_start:
             try:
@@ -186,13 +189,11 @@ def restart(cfg: Config, names: Sequence[str], with_dependants: bool = False, ti
         order = [n for n in topological_order(cfg.services, targets) if n in targets]
         s6.wait_until(lambda: all(s6.supervised(paths.service(n)) for n in order), 10)
         stop.stop_waves([paths.service(n) for n in order if stop.active(paths.service(n))], progress.event)
-        for name in order:  # a one-shot task runs again
-            try:
-                (paths.service(name) / STARTED_HASH_FILE).unlink()
-            except FileNotFoundError:
-                pass
+        write_started(paths, {name: None for name in order})  # a one-shot task runs again
+        started = read_started(paths)
         deps = [n for n in topological_order(cfg.services, targets) if n not in targets
-                and not is_ready(spec[n], paths.service(n), s6.read_status(paths.service(n)))]
+                and not is_ready(spec[n], paths.service(n), s6.read_status(paths.service(n)),
+                                 started_current(paths, n, started))]
         _preflight(cfg, paths, [*deps, *order])
         return start(paths, spec, [n for n in topological_order(cfg.services, targets) if n in order or n in deps],
                      t0 + timeout, timeout, progress.event, progress.waiting)
