@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nixenv.app.generate import generate
-from nixenv.config.load import CONFIG_NAME, NIXPKGS_MIN_NIX, find_root, load
+from nixenv.config.load import NIXPKGS_MIN_NIX, load
+from nixenv.config.paths import CONFIG_NAME, find_root
 from nixenv.direnv.envrc import envrc_allowed
 from nixenv.nix.flake import flake_path_problem, nix_version_tuple
 from nixenv.support import proc

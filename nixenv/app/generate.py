@@ -19,6 +19,7 @@ from nixenv.languages.registry import PkgRef
 from nixenv.nix.flake import flake_files
 from nixenv.secrets.store import sops_files
 from nixenv.services import ports, reconcile, stamp
+from nixenv.services.digest import env_inputs
 from nixenv.services.plan import Plan, plan
 from nixenv.services.presets import packages_for
 from nixenv.support.files import Change, GeneratedFile, apply
@@ -99,5 +100,5 @@ def service_directories(cfg: Config) -> Plan | None:
     if stamp.current(cfg, paths):
         return None
     planned = plan(cfg, paths, ports.resolve(cfg, paths))
-    reconcile.write(paths, planned, stamp.stamp(cfg, paths))
+    reconcile.write(paths, planned, stamp.stamp(stamp.config_bytes(cfg), paths), env_inputs(cfg))
     return planned

@@ -17,7 +17,8 @@ import tomlkit
 from nixenv.app.init import project_name
 from nixenv.compose.load import COMPOSE_FILES, find_compose_files, load_project
 from nixenv.compose.mapping import MappingResult, map_project
-from nixenv.config.load import CONFIG_NAME, parse
+from nixenv.config.load import parse
+from nixenv.config.paths import CONFIG_NAME
 from nixenv.secrets.store import set_secret
 from nixenv.support.errors import NixenvError
 from nixenv.support.files import write_atomic

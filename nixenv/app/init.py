@@ -14,7 +14,8 @@ import tomli_w
 from nixenv.compose.load import find_compose_files, load_project
 from nixenv.compose.mapping import map_project
 from nixenv.app.generate import generate
-from nixenv.config.load import CONFIG_NAME, DEFAULT_NIXPKGS, parse
+from nixenv.config.load import DEFAULT_NIXPKGS, parse
+from nixenv.config.paths import CONFIG_NAME
 from nixenv.app.detect import Detection, detect
 from nixenv.support.errors import NixenvError
 from nixenv.support.files import write_atomic

@@ -25,9 +25,9 @@ def _config():
 
 
 def _root() -> Path:
-    from nixenv.config import load as config
+    from nixenv.config.paths import find_root
 
-    return config.find_root(Path.cwd())
+    return find_root(Path.cwd())
 
 
 @secrets_app.command()

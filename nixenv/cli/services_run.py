@@ -29,13 +29,13 @@ def load_config():
 def run_up(names: Sequence[str], timeout: float) -> None:
     from nixenv.app.services.noop import already_ready
 
-    cfg = load_config()
-    ready = already_ready(cfg, names)
+    ready = already_ready(Path.cwd(), names)
     if ready is not None:
         echo(f"all {len(ready)} service(s) already up and ready")
         return
     from nixenv.app.services.up import up
 
+    cfg = load_config()
     progress = Printer()
     try:
         result = up(cfg, names, timeout=timeout, progress=progress)
@@ -58,17 +58,20 @@ def run_down(names: Sequence[str]) -> None:
 def run_status(json_out: bool) -> None:
     from nixenv.app.services.status import status
 
-    proj, info, rows = status(Path.cwd())
-    if proj.problem:
-        echo(f"warning: {proj.root / 'nixenv.toml'} cannot be read; showing the state on disk "
-             f"({proj.problem.splitlines()[0]})", err=True)
+    report = status(Path.cwd())
+    if report.problem:
+        echo(f"warning: {report.root / 'nixenv.toml'} cannot be read ({report.problem}); showing the state on disk",
+             err=True)
+    elif report.stale:
+        echo("note: nixenv.toml changed since the services were set up; `nixenv services up` applies it", err=True)
     if json_out:
-        echo(json.dumps({"scanner": {"state": info.state, "pid": info.pid, "via": info.via},
-                         "services": [r.as_dict() for r in rows]}, indent=2, ensure_ascii=False))
+        echo(json.dumps({"scanner": {"state": report.scanner.state, "pid": report.scanner.pid,
+                                     "via": report.scanner.via},
+                         "services": [r.as_dict() for r in report.rows]}, indent=2, ensure_ascii=False))
         return
-    echo(status_table(info, rows, sys.stdout.isatty()))
-    if proj.paths is not None and rows:
-        echo(f"state (logs, data): {proj.paths.base}")
+    echo(status_table(report.scanner, report.rows, sys.stdout.isatty()))
+    if report.paths is not None and report.rows:
+        echo(f"state (logs, data): {report.paths.base}")
 
 
 def _duration(seconds: float | None) -> str:

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from nixenv.config.paths import CONFIG_NAME, find_root
 from nixenv.config.presets import ALIASES, PRESETS
 from nixenv.support import graph
 from nixenv.support.errors import ConfigError, NixenvError, Problem
 from nixenv.support.text import did_you_mean, printable
 from nixenv.support.tomlpos import KeyPath, key_lines, line_of
 
-CONFIG_NAME = "nixenv.toml"
 # The current stable channel (the one place it is named; README "Keeping nixpkgs current"). It needs
 # Nix >= NIXPKGS_MIN_NIX (nixpkgs lib/minver.nix); `nixenv doctor` checks.
 DEFAULT_NIXPKGS = "github:NixOS/nixpkgs/nixos-26.05"
@@ -422,16 +422,6 @@ def _regular_file(path: Path) -> None:
 def load_nearest(start: Path | str = ".") -> Config:
     """The configuration of the project holding `start` (the nearest nixenv.toml above it)."""
     return load(find_root(start))
-
-
-def find_root(start: Path | str = ".") -> Path:
-    """The nearest directory at or above `start` holding nixenv.toml."""
-    here = Path(start).resolve()
-    for candidate in (here, *here.parents):
-        # anything by that name (a directory, a FIFO, a broken link) is reported by load(), not skipped
-        if os.path.lexists(candidate / CONFIG_NAME):
-            return candidate
-    raise NixenvError(f"no {CONFIG_NAME} in {here} or any parent directory: run `nixenv init` first")
 
 
 def _attr_path_ok(check: _Checker, item: str, path: KeyPath) -> bool:
@@ -854,6 +844,17 @@ def _ready(check: _Checker, raw: Any, path: KeyPath) -> Ready | bool:
         return False if url is None else Ready("http", url)
     command = check.string(value, path + ("command",), what="a shell command")
     return False if command is None else Ready("command", command)
+
+
+def ready_text(service: Service) -> str:
+    """What "ready" means for a service, as messages and `status` say it."""
+    ready = service.ready
+    if service.oneshot:
+        return "exit 0"
+    if ready is not None:
+        return {"tcp": f"tcp port {ready.value}", "http": f"http {ready.value}",
+                "command": f"command {ready.value!r}"}[ready.kind]
+    return f"{service.preset}'s check" if service.preset else "up"
 
 
 # `${services.NAME.port}` / `${services.NAME.host}` in a service's env values and command: the

@@ -22,9 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from nixenv.support.errors import NixenvError
+
+CONFIG_NAME = "nixenv.toml"
 PROJECT_DIR = ".nixenv"  # in the project: what the shell reads
 EXPORTS_FILE = f"{PROJECT_DIR}/exports.env"
 STATE_HOME_VAR = "NIXENV_STATE_HOME"  # overrides where project state lives (tests, CI caches)
+
+
+def find_root(start: Path | str = ".") -> Path:
+    """The nearest directory at or above `start` holding nixenv.toml."""
+    here = Path(start).resolve()
+    for candidate in (here, *here.parents):
+        # anything by that name (a directory, a FIFO, a broken link) is reported by load(), not skipped
+        if os.path.lexists(candidate / CONFIG_NAME):
+            return candidate
+    raise NixenvError(f"no {CONFIG_NAME} in {here} or any parent directory: run `nixenv init` first")
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,13 @@ from pathlib import Path
 from nixenv.config.paths import ProjectPaths
 
 HASH_FILE = "data/nixenv-hash"  # what the directory was rendered from
+PORTS_FILE = "ports.json"  # in the state dir: the ports chosen for the presets (services/ports.py)
+ENV_INPUTS_FILE = ".nixenv-env-inputs"  # in the scan dir: what the services' environment is made from
 STARTED_FILE = "started.json"  # in the state dir: service -> the HASH_FILE it was last started from
 DEPENDS_FILE = "data/nixenv-depends"  # its depends_on, one per line
 ONESHOT_FILE = "data/nixenv-oneshot"  # present for a one-shot task
+PORT_FILE = "data/nixenv-port"  # its port, when it has one
+READY_FILE = "data/nixenv-ready"  # what ready means for it (status)
 STABLE_AFTER = 10  # seconds up after which a crash no longer counts as part of a loop (finish, status)
 # written by the scripts at run time
 RUNTIME_FILES = ("data/failed", "data/restarts", "data/crashes", "data/stopping", "data/ensure-failed")
@@ -41,6 +45,16 @@ def depends_on(service_dir: Path) -> tuple[str, ...]:
         return tuple(line for line in (service_dir / DEPENDS_FILE).read_text().splitlines() if line)
     except OSError:
         return ()
+
+
+def port_of(service_dir: Path) -> int | None:
+    text = read_stripped(service_dir / PORT_FILE)
+    return int(text) if text.isdigit() else None
+
+
+def is_notified(service_dir: Path) -> bool:
+    """It tells s6 when it is ready (a readiness check)."""
+    return (service_dir / "notification-fd").exists()
 
 
 def is_oneshot(service_dir: Path) -> bool:

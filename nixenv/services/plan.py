@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from nixenv.config.load import SERVICE_REF, Config, Ready, Service
+from nixenv.config.load import SERVICE_REF, Config, Ready, Service, ready_text
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import presets
 from nixenv.services.presets.base import Context
@@ -44,6 +44,7 @@ class ServicePlan:
     ensure: str = ""  # sh, once the service is ready, on every start
     data_dir: Path | None = None
     client: tuple[str, ...] = ()  # `nixenv services shell NAME`
+    ready_text: str = ""  # what ready means, for `status`
     exports: Mapping[str, str] = field(default_factory=dict)  # name -> value (may hold ${SECRET_NAME})
 
 
@@ -92,7 +93,7 @@ def _plan_one(cfg: Config, paths: ProjectPaths, ports: Mapping[str, int], servic
             env=env, ready=service.ready, restart=service.restart,
             stop_signal=service.stop_signal or DEFAULT_STOP_SIGNAL,
             stop_timeout=service.stop_timeout if service.stop_timeout is not None else DEFAULT_STOP_TIMEOUT,
-            oneshot=service.oneshot)
+            oneshot=service.oneshot, ready_text=ready_text(service))
     assert port is not None
     ctx = Context(service=service, port=port, data_dir=paths.data(service.name),
                   run_dir=paths.sockets(service.name), run_as=run_as, project_root=paths.root)
@@ -105,4 +106,4 @@ def _plan_one(cfg: Config, paths: ProjectPaths, ports: Mapping[str, int], servic
         stop_signal=service.stop_signal or preset.stop_signal,
         stop_timeout=service.stop_timeout if service.stop_timeout is not None else preset.stop_timeout,
         preset=service.preset, setup=preset.setup, ensure=preset.ensure, data_dir=ctx.data_dir,
-        client=preset.client, exports=exported)
+        client=preset.client, exports=exported, ready_text=ready_text(service))

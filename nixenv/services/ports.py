@@ -18,10 +18,10 @@ from typing import Mapping
 from nixenv.config.load import Config
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import procs
+from nixenv.services.dirs import PORTS_FILE
 from nixenv.support.files import write_atomic
 
 FIRST, SPAN = 20000, 20000
-PORTS_FILE = "ports.json"
 
 
 def _recorded(paths: ProjectPaths) -> dict[str, int]:

@@ -27,7 +27,9 @@ from urllib.parse import urlsplit
 from nixenv.config.load import Ready
 from nixenv.config.paths import EXPORTS_FILE, ProjectPaths
 from nixenv.services import s6, stop
-from nixenv.services.dirs import DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, STABLE_AFTER, service_dirs, write_internal
+from nixenv.services.dirs import (DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, PORT_FILE, READY_FILE, STABLE_AFTER,
+                                  service_dirs, write_internal)
+from nixenv.services.digest import EnvInputs, write_inputs
 from nixenv.services.plan import Plan, ServicePlan
 from nixenv.services.stamp import STAMP
 from nixenv.support.escape import sh_refs
@@ -38,7 +40,8 @@ LOG_KEEP = 20  # archived log files kept per service
 MAX_BACKOFF = 30  # seconds: cap of the crash-loop delay
 # files nixenv renders into a service directory (for pruning what a config change dropped)
 RENDERED = ("run", "finish", "notification-fd", "data/check", "data/ready", "data/setup", "data/ensure",
-            "down", "timeout-kill", "timeout-finish", "down-signal", HASH_FILE, DEPENDS_FILE, ONESHOT_FILE, "log/run",
+            "down", "timeout-kill", "timeout-finish", "down-signal", HASH_FILE, DEPENDS_FILE, ONESHOT_FILE,
+            PORT_FILE, READY_FILE, "log/run",
             "log/notification-fd")
 
 
@@ -71,6 +74,8 @@ def service_files(paths: ProjectPaths, service: ServicePlan) -> dict[str, tuple[
         "log/notification-fd": ("3\n", 0o644),
         # read by `down` and `status`, which must work from the disk when nixenv.toml cannot be read
         DEPENDS_FILE: ("".join(f"{d}\n" for d in service.depends_on), 0o644),
+        PORT_FILE: (f"{service.port}\n" if service.port is not None else "", 0o644),
+        READY_FILE: (service.ready_text + "\n", 0o644),
     }
     if service.oneshot:
         files[ONESHOT_FILE] = ("", 0o644)
@@ -145,7 +150,7 @@ def exports_text(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(paths: ProjectPaths, plan: Plan, stamp: str) -> list[str]:
+def write(paths: ProjectPaths, plan: Plan, stamp: str, env_inputs: EnvInputs) -> list[str]:
     """Write what changed (and the exports file), retire removed services; returns what was written."""
     written = []
     for service in plan.services.values():
@@ -168,6 +173,7 @@ def write(paths: ProjectPaths, plan: Plan, stamp: str) -> list[str]:
     elif not text and exports.exists():
         exports.unlink()
     prune(paths, set(plan.services))
+    write_inputs(paths, env_inputs)
     write_internal(paths.scan / STAMP, stamp + "\n", 0o644)
     return written
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 from nixenv import __version__
-from nixenv.config.load import Config
 from nixenv.config.paths import ProjectPaths
-from nixenv.services.dirs import read_stripped
-from nixenv.services.ports import PORTS_FILE
+from nixenv.services.dirs import PORTS_FILE, read_stripped
 from nixenv.services.runas import run_as_user
 from nixenv.support.templates import templates_dir
+
+if TYPE_CHECKING:  # the fast paths (status, a no-op up) never import the config's validation
+    from nixenv.config.load import Config
 
 STAMP = ".nixenv-rendered"  # in the scan dir (s6 skips dot names): what the dirs were rendered from
 
@@ -35,14 +37,22 @@ def stamp_of(paths: ProjectPaths, config_bytes: bytes, extra: str = "") -> str:
     return digest.hexdigest()[:32]
 
 
-def stamp(cfg: Config, paths: ProjectPaths) -> str:
-    config_bytes = cfg.path.read_bytes() if cfg.path.exists() else repr(cfg).encode()
+def stamp(config_bytes: bytes, paths: ProjectPaths) -> str:
     return stamp_of(paths, config_bytes, f"{__version__}\0{run_as_user()}")
+
+
+def current_for(paths: ProjectPaths, config_bytes: bytes, names: Iterable[str]) -> bool:
+    """The directories of `names` (and the exports) were rendered from this nixenv.toml."""
+    return (read_stripped(paths.scan / STAMP) == stamp(config_bytes, paths)
+            and all((paths.service(n) / "run").is_file() for n in names))
+
+
+def config_bytes(cfg: Config) -> bytes:
+    return cfg.path.read_bytes() if cfg.path.exists() else repr(cfg).encode()
 
 
 def current(cfg: Config, paths: ProjectPaths) -> bool:
     """The service directories (and exports) were rendered from what the configuration says now."""
     if not cfg.services and not paths.scan.exists():
         return not paths.exports.exists()
-    return (read_stripped(paths.scan / STAMP) == stamp(cfg, paths)
-            and all((paths.service(n) / "run").is_file() for n in cfg.services))
+    return current_for(paths, config_bytes(cfg), cfg.services)

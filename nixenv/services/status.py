@@ -1,6 +1,7 @@
 """Status: one row per service, read from s6's status files and the scripts' state files.
 
-Works from the service directories alone when nixenv.toml cannot be read. A service whose
+Works from the service directories alone (so also when nixenv.toml cannot be read, and without
+importing the configuration's validation: `status` is run many times a day). A service whose
 supervisor died while it kept running is shown as `orphaned` with its pid, never as `down`.
 """
 
@@ -8,11 +9,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Mapping
 
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import s6
-from nixenv.services.dirs import STABLE_AFTER, is_oneshot, read_stripped, service_dirs
+from nixenv.services.dirs import READY_FILE, STABLE_AFTER, is_notified, is_oneshot, port_of, read_stripped, service_dirs
 from nixenv.services.supervise import Scanner, scanner, unsupervised
 
 
@@ -33,25 +33,18 @@ class Row:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Known:
-    """What the configuration says of a service (when it can be read)."""
-    port: int | None
-    ready_text: str | None
-    oneshot: bool
-
-
-def status(paths: ProjectPaths, known: Mapping[str, Known] | None) -> tuple[Scanner, list[Row]]:
+def status(paths: ProjectPaths) -> tuple[Scanner, list[Row]]:
+    """Every service directory's row, from the directories alone: what runs is what they were
+    rendered from, whatever nixenv.toml says now (or whether it can be read at all)."""
     info = scanner(paths)
     now = time.time()
-    names = list(known) if known is not None else [d.name for d in service_dirs(paths)]
-    dirs = [paths.service(n) for n in names]
-    orphaned = unsupervised(dirs) if info.state != "stopped" or dirs else {}
+    dirs = service_dirs(paths)
+    orphaned = unsupervised(dirs) if dirs else {}
     rows = []
-    for name, d in zip(names, dirs):
-        spec = known.get(name) if known is not None else None
-        notified = (d / "notification-fd").exists() if spec is None else spec.ready_text is not None
-        oneshot = is_oneshot(d) if spec is None else spec.oneshot
+    for d in dirs:
+        name = d.name
+        notified = is_notified(d)
+        oneshot = is_oneshot(d)
         st = s6.read_status(d) if info.state != "stopped" and s6.supervised(d) else None
         restarts_text = read_stripped(d / "data/restarts")
         restarts = int(restarts_text) if restarts_text.isdigit() else 0
@@ -73,8 +66,8 @@ def status(paths: ProjectPaths, known: Mapping[str, Known] | None) -> tuple[Scan
             state = "crash-looping" if _looping(d, now) else "starting"
         else:
             state = "failed" if failed else "down"
-        rows.append(Row(name, state, pid, uptime, restarts, spec.port if spec else None, last_exit,
-                        spec.ready_text if spec else ("notified" if notified else None),
+        rows.append(Row(name, state, pid, uptime, restarts, port_of(d), last_exit,
+                        read_stripped(d / READY_FILE) or None if notified or oneshot else None,
                         st.since if st and st.since else None,
                         st.ready_since if st and st.ready else None))
     return info, rows

@@ -22,9 +22,8 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import cgroup, logs, procs, s6, stop
-from nixenv.services.dirs import service_dirs
+from nixenv.services.dirs import service_dirs, write_internal
 from nixenv.support.errors import NixenvError
-from nixenv.support.files import write_atomic
 
 LOG_TAIL = 20
 SCANNER_FILE = "scanner.json"
@@ -143,9 +142,9 @@ def start_scanner(paths: ProjectPaths, argv: list[str], env: Mapping[str, str], 
         raise NixenvError(f"s6-svscan did not start (through {via}: {' '.join(argv)}); "
                           "its output:\n" + "\n".join(logs.file_tail(log_path, LOG_TAIL)))
     pid = child.pid if _is_scanner(child.pid, paths) else _find_scanner(paths)
-    write_atomic(paths.state / SCANNER_FILE, json.dumps(
+    write_internal(paths.state / SCANNER_FILE, json.dumps(
         {"pid": pid, "via": via, "since": time.time(), "scan": str(paths.scan), "argv": argv,
-         "env": env_digest, "cgroup": str(group) if group else None}, indent=1) + "\n")
+         "env": env_digest, "cgroup": str(group) if group else None}, indent=1) + "\n", 0o644)
     return pid
 
 

@@ -33,6 +33,10 @@ def imports_of(path: Path) -> list[tuple[str, int, bool]]:
     """(imported nixenv module, line, at module top level) for each import in the file."""
     tree = ast.parse(path.read_text(), str(path))
     top = {id(node) for node in tree.body}
+    # `if TYPE_CHECKING:` imports are for annotations only: at the top, never run
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            top |= {id(child) for child in node.body}
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nixenv"):

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from nixenv.config.load import Config, find_root, load
+from nixenv.config.load import Config, load, ready_text
+from nixenv.config.paths import find_root
 from nixenv.config.paths import ProjectPaths
 from nixenv.services.start import StartSpec
 from nixenv.support.errors import ConfigError, NixenvError
@@ -37,16 +38,9 @@ def check_names(cfg: Config, names: Sequence[str]) -> None:
 
 
 def specs(cfg: Config) -> dict[str, StartSpec]:
-    out = {}
-    for name, service in cfg.services.items():
-        ready = service.ready
-        notified = ready is not None or service.preset is not None
-        text = ("exit 0" if service.oneshot else
-                {"tcp": f"tcp port {ready.value}", "http": f"http {ready.value}",
-                 "command": f"command {ready.value!r}"}[ready.kind] if ready is not None else
-                f"{service.preset}'s check" if service.preset else "up")
-        out[name] = StartSpec(name, service.depends_on, notified, service.oneshot, service.restart, text)
-    return out
+    return {name: StartSpec(name, service.depends_on, service.ready is not None or service.preset is not None,
+                            service.oneshot, service.restart, ready_text(service))
+            for name, service in cfg.services.items()}
 
 
 def closure_dependants(cfg: Config, names: Sequence[str]) -> list[str]:
