@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 
@@ -78,16 +79,16 @@ class ProjectPaths:
             return None
         return cls(root=probe.root, base=found[0], run=probe.run) if found else None
 
-    @property
+    @cached_property
     def scan(self) -> Path:
         """s6-svscan's scan directory: one service directory per service."""
         return self.base / "services"
 
-    @property
+    @cached_property
     def logs(self) -> Path:
         return self.base / "logs"
 
-    @property
+    @cached_property
     def state(self) -> Path:
         """lock, scanner.json, scanner.log, ports.json"""
         return self.base / "state"

@@ -33,10 +33,11 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
     if not dirs:
         return Stopped((), ())
     start = time.monotonic()
-    pipes = _log_pipes(dirs)  # before anything stops: a logger may go with its scanner
+    settings = {d: stop_settings(d) for d in dirs}
+    pipes = _log_pipes(dirs, settings)  # before anything stops: a logger may go with its scanner
     info: dict[bytes, tuple[str, Path, str, float]] = {}
     for d in dirs:
-        signame, timeout = stop_settings(d)
+        signame, timeout = settings[d]
         info[procs.service_marker(d)] = (d.name, d, signame, timeout)
         _touch(d / "data/stopping")  # tells finish not to apply the restart policy
         s6.control(d, "dx" if exit_supervisors else "d")
@@ -71,15 +72,14 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
 S6_PROGRAMS = frozenset({"s6-svscan", "s6-supervise", "s6-log"})
 
 
-def _log_pipes(dirs: Sequence[Path]) -> dict[str, tuple[Path, str, float]]:
+def _log_pipes(dirs: Sequence[Path], settings: dict[Path, tuple[str, float]]) -> dict[str, tuple[Path, str, float]]:
     """The pipe each service writes its log into (the logger's stdin) -> (dir, signal, timeout)."""
     pipes: dict[str, tuple[Path, str, float]] = {}
     for d in dirs:
-        logger = s6.read_status(d / "log")
+        logger = s6.read_status(f"{d}/log")
         target = procs.fd_target(logger.pid, 0) if logger is not None and logger.up else None
         if target and target.startswith("pipe:"):
-            signame, timeout = stop_settings(d)
-            pipes[target] = (d, signame, timeout)
+            pipes[target] = (d, *settings[d])
     return pipes
 
 
