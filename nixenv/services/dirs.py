@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from nixenv.config.paths import ProjectPaths
 
-HASH_FILE = "data/nixenv-hash"  # what the directory was rendered from
 PORTS_FILE = "ports.json"  # in the state dir: the ports chosen for the presets (services/ports.py)
 ENV_INPUTS_FILE = ".nixenv-env-inputs"  # in the scan dir: what the services' environment is made from
 STARTED_FILE = "started.json"  # in the state dir: service -> the HASH_FILE it was last started from
-DEPENDS_FILE = "data/nixenv-depends"  # its depends_on, one per line
-ONESHOT_FILE = "data/nixenv-oneshot"  # present for a one-shot task
-PORT_FILE = "data/nixenv-port"  # its port, when it has one
-READY_FILE = "data/nixenv-ready"  # what ready means for it (status)
+# What nixenv itself reads back of a service directory, in one file (one write per service on a
+# first `up`, one read per service in `status`): the hash of what it was rendered from, its
+# depends_on, port, what "ready" means for it, and whether it is a one-shot task.
+META_FILE = "data/nixenv.json"
 STABLE_AFTER = 10  # seconds up after which a crash no longer counts as part of a loop (finish, status)
 # written by the scripts at run time
 RUNTIME_FILES = ("data/failed", "data/restarts", "data/crashes", "data/stopping", "data/ensure-failed")
@@ -40,25 +40,28 @@ def service_dirs(paths: ProjectPaths) -> list[Path]:
         return []
 
 
-def depends_on(service_dir: Path) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class Meta:
+    hash: str = ""
+    depends_on: tuple[str, ...] = ()
+    port: int | None = None
+    ready: str = ""  # what ready means ("" when it has no readiness check)
+    oneshot: bool = False
+
+    def text(self) -> str:
+        return json.dumps({"hash": self.hash, "depends_on": list(self.depends_on), "port": self.port,
+                           "ready": self.ready, "oneshot": self.oneshot}, sort_keys=True) + "\n"
+
+
+def meta(service_dir: Path | str) -> Meta:
     try:
-        return tuple(line for line in (service_dir / DEPENDS_FILE).read_text().splitlines() if line)
-    except OSError:
-        return ()
-
-
-def port_of(service_dir: Path) -> int | None:
-    text = read_stripped(service_dir / PORT_FILE)
-    return int(text) if text.isdigit() else None
-
-
-def is_notified(service_dir: Path) -> bool:
-    """It tells s6 when it is ready (a readiness check)."""
-    return (service_dir / "notification-fd").exists()
-
-
-def is_oneshot(service_dir: Path) -> bool:
-    return (service_dir / ONESHOT_FILE).exists()
+        with open(f"{service_dir}/{META_FILE}", encoding="utf-8") as handle:
+            data = json.load(handle)
+        return Meta(str(data["hash"]), tuple(str(d) for d in data["depends_on"]),
+                    data["port"] if isinstance(data["port"], int) else None, str(data["ready"]),
+                    bool(data["oneshot"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return Meta()
 
 
 def stop_settings(service_dir: Path) -> tuple[str, float]:
@@ -96,7 +99,7 @@ def write_started(paths: ProjectPaths, changes: dict[str, str | None]) -> None:
 
 def started_current(paths: ProjectPaths, name: str, started: dict[str, str]) -> bool:
     """The service's instance was started from the directory as it is now."""
-    return started.get(name) == read_stripped(paths.service(name) / HASH_FILE)
+    return started.get(name, "-") == meta(paths.service(name)).hash
 
 
 def write_internal(path: Path, text: str, mode: int) -> None:

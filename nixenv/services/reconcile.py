@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 from nixenv.config.load import Ready
 from nixenv.config.paths import EXPORTS_FILE, ProjectPaths
 from nixenv.services import s6, stop
-from nixenv.services.dirs import (DEPENDS_FILE, HASH_FILE, ONESHOT_FILE, PORT_FILE, READY_FILE, STABLE_AFTER,
-                                  service_dirs, write_internal)
+from nixenv.services.dirs import META_FILE, STABLE_AFTER, Meta, service_dirs, write_internal
 from nixenv.services.digest import EnvInputs, write_inputs
 from nixenv.services.plan import Plan, ServicePlan
 from nixenv.services.stamp import STAMP
@@ -40,8 +39,7 @@ LOG_KEEP = 20  # archived log files kept per service
 MAX_BACKOFF = 30  # seconds: cap of the crash-loop delay
 # files nixenv renders into a service directory (for pruning what a config change dropped)
 RENDERED = ("run", "finish", "notification-fd", "data/check", "data/ready", "data/setup", "data/ensure",
-            "down", "timeout-kill", "timeout-finish", "down-signal", HASH_FILE, DEPENDS_FILE, ONESHOT_FILE,
-            PORT_FILE, READY_FILE, "log/run",
+            "down", "timeout-kill", "timeout-finish", "down-signal", META_FILE, "log/run",
             "log/notification-fd")
 
 
@@ -72,13 +70,7 @@ def service_files(paths: ProjectPaths, service: ServicePlan) -> dict[str, tuple[
         "log/run": (render("s6/log-run.j2", name=name, size=LOG_SIZE, keep=LOG_KEEP, log_dir=str(log_dir),
                            logs_parent=str(log_dir.parent)), 0o755),
         "log/notification-fd": ("3\n", 0o644),
-        # read by `down` and `status`, which must work from the disk when nixenv.toml cannot be read
-        DEPENDS_FILE: ("".join(f"{d}\n" for d in service.depends_on), 0o644),
-        PORT_FILE: (f"{service.port}\n" if service.port is not None else "", 0o644),
-        READY_FILE: (service.ready_text + "\n", 0o644),
     }
-    if service.oneshot:
-        files[ONESHOT_FILE] = ("", 0o644)
     if service.ready is not None:
         files["notification-fd"] = ("3\n", 0o644)
         ready_script = check_script(paths, service, service.ready)
@@ -95,8 +87,11 @@ def service_files(paths: ProjectPaths, service: ServicePlan) -> dict[str, tuple[
     digest = hashlib.sha256()
     for rel, (content, mode) in sorted(files.items()):
         digest.update(f"{rel}\0{mode}\0{content}\0".encode())
-    # What the running instance was started from: `up` restarts a service whose files changed.
-    files[HASH_FILE] = (digest.hexdigest()[:16] + "\n", 0o644)
+    # What the running instance was started from (`up` restarts a service whose files changed),
+    # and what `down`, `status` and a no-op `up` read back without the configuration.
+    notified = service.ready is not None or service.oneshot
+    files[META_FILE] = (Meta(digest.hexdigest()[:16], service.depends_on, service.port,
+                             service.ready_text if notified else "", service.oneshot).text(), 0o644)
     return files
 
 

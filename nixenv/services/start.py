@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import logs, s6, stop
-from nixenv.services.dirs import HASH_FILE, RUNTIME_FILES, read_started, read_stripped, started_current, write_started
+from nixenv.services.dirs import RUNTIME_FILES, meta, read_started, read_stripped, started_current, write_started
 from nixenv.support.errors import NixenvError
 
 LOG_TAIL = 20
@@ -99,7 +99,7 @@ def _start(paths: ProjectPaths, specs: Mapping[str, StartSpec], pending: list[st
                     raise NixenvError(f"s6-svscan does not supervise {name}; see {paths.state / 'scanner.log'}")
                 continue
             started[name] = (time.monotonic(), time.time())
-            launched[name] = read_stripped(d / HASH_FILE)
+            launched[name] = meta(d).hash
             launching.append(name)
         for name in [n for n in pending if n in started]:
             spec = specs[name]

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from nixenv.config.paths import ProjectPaths
 from nixenv.services import s6
-from nixenv.services.dirs import READY_FILE, STABLE_AFTER, is_notified, is_oneshot, port_of, read_stripped, service_dirs
+from nixenv.services.dirs import STABLE_AFTER, meta, read_stripped, service_dirs
 from nixenv.services.supervise import Scanner, scanner, unsupervised
 
 
@@ -43,8 +43,8 @@ def status(paths: ProjectPaths) -> tuple[Scanner, list[Row]]:
     rows = []
     for d in dirs:
         name = d.name
-        notified = is_notified(d)
-        oneshot = is_oneshot(d)
+        info_d = meta(d)
+        notified, oneshot = bool(info_d.ready) and not info_d.oneshot, info_d.oneshot
         st = s6.read_status(d) if info.state != "stopped" and s6.supervised(d) else None
         restarts_text = read_stripped(d / "data/restarts")
         restarts = int(restarts_text) if restarts_text.isdigit() else 0
@@ -66,8 +66,7 @@ def status(paths: ProjectPaths) -> tuple[Scanner, list[Row]]:
             state = "crash-looping" if _looping(d, now) else "starting"
         else:
             state = "failed" if failed else "down"
-        rows.append(Row(name, state, pid, uptime, restarts, port_of(d), last_exit,
-                        read_stripped(d / READY_FILE) or None if notified or oneshot else None,
+        rows.append(Row(name, state, pid, uptime, restarts, info_d.port, last_exit, info_d.ready or None,
                         st.since if st and st.since else None,
                         st.ready_since if st and st.ready else None))
     return info, rows

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from nixenv.services import procs, s6
-from nixenv.services.dirs import depends_on, stop_settings
+from nixenv.services.dirs import meta, stop_settings
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def stop_waves(dirs: Sequence[Path], report: Callable[[str], None],
     # dependencies through services that are not running (a one-shot task that is done)
     # still order the stop: web -> migrate -> db stops web before db
     scan_dirs = {d.parent for d in dirs}
-    graph = {p.name: depends_on(p) for s in scan_dirs for p in s.iterdir() if p.is_dir()}
+    graph = {p.name: meta(p).depends_on for s in scan_dirs for p in s.iterdir() if p.is_dir()}
     reach = {name: _reachable(graph, name) for name in remaining}
     while remaining:
         wave = [n for n in remaining if not any(n in reach[o] for o in remaining if o != n)] or list(remaining)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from nixenv.config.paths import CONFIG_NAME, ProjectPaths, find_root
 from nixenv.services import digest, s6, stamp
-from nixenv.services.dirs import depends_on, is_notified, is_oneshot, read_started, service_dirs, started_current
+from nixenv.services.dirs import meta, read_started, service_dirs, started_current
 from nixenv.services.start import StartSpec, is_ready
 from nixenv.services.supervise import scanner
 from nixenv.support.errors import NixenvError
@@ -44,12 +44,13 @@ def already_ready(start: Path, names: Sequence[str] = ()) -> list[str] | None:
         name = todo.pop()
         if name not in wanted:
             wanted.append(name)
-            todo.extend(d for d in depends_on(dirs[name]) if d in dirs)
+            todo.extend(d for d in meta(dirs[name]).depends_on if d in dirs)
     started = read_started(paths)
     for name in wanted:
         d = dirs[name]
         st = s6.read_status(d) if s6.supervised(d) else None
-        spec = StartSpec(name, depends_on(d), is_notified(d), is_oneshot(d), "", "")
+        info = meta(d)
+        spec = StartSpec(name, info.depends_on, bool(info.ready) and not info.oneshot, info.oneshot, "", info.ready)
         current = started_current(paths, name, started)
         if not current or not is_ready(spec, d, st, current):
             return None

@@ -181,7 +181,7 @@ def test_service_directory_files(tmp_path):
     ''', tmp_path)
     db = _files(cfg, tmp_path, "db")
     for name in ("run", "finish", "down", "timeout-kill", "down-signal", "notification-fd", "data/check",
-                 "log/run", "log/notification-fd", "data/nixenv-hash", "data/nixenv-depends"):
+                 "log/run", "log/notification-fd", "data/nixenv.json"):
         assert name in db
     assert db["timeout-kill"] == ("2500\n", 0o644)
     assert db["down-signal"][0] == "SIGINT\n"
@@ -190,13 +190,15 @@ def test_service_directory_files(tmp_path):
     assert "s6-notifyoncheck" in db["run"][0]
     web = _files(cfg, tmp_path, "web")
     assert "exit 125" in web["finish"][0]
-    assert web["data/nixenv-depends"][0] == "db\n"
+    web_meta = json.loads(web["data/nixenv.json"][0])
+    assert web_meta["depends_on"] == ["db"] and web_meta["ready"].startswith("http ") and len(web_meta["hash"]) == 16
+    assert json.loads(db["data/nixenv.json"][0])["port"] == 5432
     check = web["data/check"][0]
     assert "/dev/tcp/localhost/8000" in check and "'/health?x=1'" in check
     # logs live outside the project tree (config/paths.py), named absolutely
     assert f"s6-log -d3 n20 s1000000 T {tmp_path}/state/logs/db" in db["log/run"][0]
     migrate = _files(cfg, tmp_path, "migrate")
-    assert "data/nixenv-oneshot" in migrate and "notification-fd" not in migrate
+    assert json.loads(migrate["data/nixenv.json"][0])["oneshot"] is True and "notification-fd" not in migrate
     assert "a one-shot task" in migrate["finish"][0]
 
 
