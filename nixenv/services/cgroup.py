@@ -36,10 +36,19 @@ def mount_point() -> Path | None:
 
 def project_cgroup(paths: ProjectPaths, *, create: bool) -> Path | None:
     """The project's cgroup (made when `create`); None where there is none to be had."""
+    return _group(paths.base.name, create=create)
+
+
+def of_scan_dir(scan: Path) -> Path | None:
+    """The cgroup of the project whose scan directory this is, when there is one."""
+    return _group(scan.parent.name, create=False)
+
+
+def _group(name: str, *, create: bool) -> Path | None:
     mount = mount_point()
     if mount is None:
         return None
-    group = mount / "nixenv" / paths.base.name
+    group = mount / "nixenv" / name
     if create:
         try:
             group.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from nixenv.services import procs, s6
+from nixenv.services import cgroup, procs, s6
 from nixenv.services.dirs import meta, stop_settings
 
 
@@ -34,6 +34,9 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
         return Stopped((), ())
     start = time.monotonic()
     settings = {d: stop_settings(d) for d in dirs}
+    # with a project cgroup holding the services, only its members need looking at
+    group = cgroup.of_scan_dir(dirs[0].parent)
+    among = (lambda: cgroup.members(group) or None) if group is not None else (lambda: None)
     pipes = _log_pipes(dirs, settings)  # before anything stops: a logger may go with its scanner
     info: dict[bytes, tuple[str, Path, str, float]] = {}
     for d in dirs:
@@ -41,7 +44,7 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
         info[procs.service_marker(d)] = (d.name, d, signame, timeout)
         _touch(d / "data/stopping")  # tells finish not to apply the restart policy
         s6.control(d, "dx" if exit_supervisors else "d")
-    for pid, marker in _marked_services(info).items():
+    for pid, marker in _marked_services(info, among()).items():
         procs.signal_all([pid], procs.signum(info[marker][2]))
         procs.signal_all([pid], signal.SIGCONT)
     if then is not None:
@@ -55,10 +58,10 @@ def stop_services(dirs: Sequence[Path], *, exit_supervisors: bool = False,
         late = [m for m in pending if now - start >= info[m][3]]
         # /proc is scanned only once s6 reports them all down (or someone is late)
         if down == pending or late:
-            left = _marked_services({m: info[m] for m in pending})
+            left = _marked_services({m: info[m] for m in pending}, among())
             pending -= {m for m in down if m not in left.values()}
         if late:
-            for pid, marker in _marked_services({m: info[m] for m in late}).items():
+            for pid, marker in _marked_services({m: info[m] for m in late}, among()).items():
                 procs.signal_all([pid], signal.SIGKILL)
                 killed.add(info[marker][0])
         if pending:
@@ -87,7 +90,9 @@ def _stop_pipe_holders(pipes: dict[str, tuple[Path, str, float]], start: float) 
     """Processes that left the service's marker behind (a daemon that ran `setsid` and `env -i`)
     but still hold its log pipe: found through the logger's stdin, stopped like the service,
     within its stop timeout. (One that also closed its stdout cannot be found this way.)"""
-    found = procs.holders(set(pipes), {os.getpid(), os.getppid()})
+    # with a project cgroup, only its members can hold the pipes: no walk over every process
+    group = cgroup.of_scan_dir(next(iter(pipes.values()))[0].parent) if pipes else None
+    found = procs.holders(set(pipes), {os.getpid(), os.getppid()}, cgroup.members(group) if group else None)
     strays = {target: {p for p in pids if (procs.stat(p) or ("s6-log",))[0] not in S6_PROGRAMS}
               for target, pids in found.items()}
     strays = {t: p for t, p in strays.items() if p}
@@ -193,11 +198,11 @@ def _touch(path: Path) -> None:
         pass
 
 
-def _marked_services(info: dict[bytes, tuple]) -> dict[int, bytes]:
-    """pid -> marker, for every live process carrying one of the service markers."""
+def _marked_services(info: dict[bytes, tuple], among: list[int] | None = None) -> dict[int, bytes]:
+    """pid -> marker, for every live process (of `among`, when given) carrying one of the service markers."""
     prefix = procs.SERVICE_VAR.encode() + b"="
     out = {}
-    for pid, value in procs.env_values(procs.SERVICE_VAR, {os.getpid(), os.getppid()}).items():
+    for pid, value in procs.env_values(procs.SERVICE_VAR, {os.getpid(), os.getppid()}, among).items():
         marker = prefix + value
         if marker in info and procs.alive(pid):
             out[pid] = marker
