@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nixenv.config.load import Config, load, ready_text
-from nixenv.config.paths import find_root
-from nixenv.config.paths import ProjectPaths
+from nixenv.config.paths import ProjectPaths, find_root
 from nixenv.services.start import StartSpec
 from nixenv.support.errors import ConfigError, NixenvError
 from nixenv.support.text import did_you_mean
@@ -57,7 +56,7 @@ def closure_dependants(cfg: Config, names: Sequence[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Project:
-    """What `down`, `status` and `logs` need: the config when it can be read, else the disk."""
+    """What `down` and `logs` need: the config when it can be read, else the paths found on disk."""
     root: Path
     cfg: Config | None
     paths: ProjectPaths | None
