@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from testkit import direnv_exec, nixenv, require, run, write_project
+from testkit import direnv_exec, files_holding, nixenv, require, run, write_project
 
 from nixenv.secrets import dotenv as secrets_dotenv
 
@@ -497,16 +497,6 @@ def test_check_for_pre_commit(team):
 # --------------------------------------------------------------------------- no plaintext on disk
 
 
-def _files_holding(roots: list[Path], needles: list[bytes]) -> list[str]:
-    hits = []
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                data = path.read_bytes()
-                hits += [f"{path}: {n!r}" for n in needles if n in data]
-    return hits
-
-
 def test_no_plaintext_on_disk_after_any_command(team, tmp_path):
     """TMPDIR stays empty and no file under the project or $HOME holds a secret value."""
     values = {"TOKEN": TOKEN + " zq-token-7731", "DB": "zq-db-pass\nwith newline 4410",
@@ -516,7 +506,7 @@ def test_no_plaintext_on_disk_after_any_command(team, tmp_path):
 
     def after(label: str):
         team.assert_tmp_empty()
-        assert _files_holding(roots, needles) == [], f"plaintext on disk after `{label}`"
+        assert files_holding(roots, needles) == [], f"plaintext on disk after `{label}`"
 
     def cli(*args, input=None, env=None):
         nixenv(*args, cwd=team.project, env=env or team.alice, input=input)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit import nixenv, require, run, write_project
+from testkit import nixenv, require, run, wait_for, write_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,16 +110,6 @@ class Project:
 
     def pids(self) -> list[int]:
         return project_pids(self.root, self.state_home)
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 @pytest.fixture

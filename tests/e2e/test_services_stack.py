@@ -21,19 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from testkit import require
+from testkit import require, wait_for
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 class Stack:

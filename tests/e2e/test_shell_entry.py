@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from nixenv.secrets import keyring
-from testkit import direnv_exec, nixenv, require, run, write_project
+from testkit import direnv_exec, files_holding, nixenv, require, run, write_project
 from testkit.standin import make_standin
 
 SECRET = "zq-secret-4471 'quoted' $HOME\nline two"
@@ -40,16 +39,6 @@ def _traced_entry(project: Path, env: dict[str, str], *command: str) -> tuple[st
                  cwd=project, env=env)
     # one process per pid: a wrapper that execs the real sops is one run
     return result.stdout, len({pid for pid, program, _ in _execs(trace) if Path(program).name == "sops"})
-
-
-def _files_holding(roots: list[Path], needles: list[bytes]) -> list[str]:
-    hits = []
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                data = path.read_bytes()
-                hits += [f"{path}: {n!r}" for n in needles if n in data]
-    return hits
 
 
 @pytest.fixture
@@ -109,7 +98,7 @@ def test_warm_entry_runs_no_sops_and_every_change_decrypts_again(secret_project)
     # no value in any file: project, HOME, TMPDIR (which stays empty)
     assert list(tmpdir.iterdir()) == []
     needles = [b"zq-secret-4471", b"second value"]
-    assert _files_holding([project, Path(env["HOME"])], needles) == []
+    assert files_holding([project, Path(env["HOME"])], needles) == []
 
 
 def test_warm_entry_starts_only_keyctl(secret_project, tmp_path):

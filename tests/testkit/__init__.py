@@ -9,11 +9,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-__all__ = ["INSTALL", "direnv_exec", "nixenv", "require", "run", "write_project"]
+__all__ = ["INSTALL", "direnv_exec", "files_holding", "nixenv", "require", "run", "wait_for", "write_project"]
 
 INSTALL = {
     "nix": "apt-get install nix-bin",
@@ -72,3 +73,25 @@ def write_project(root: Path, toml: str, *, git: bool = True, env: dict[str, str
         require("git")
         run(["git", "init", "-q"], cwd=root, env=env or os.environ)
     return root
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05):
+    """The predicate's first truthy value within `timeout` seconds (its last value otherwise)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def files_holding(roots: list[Path], needles: list[bytes]) -> list[str]:
+    """Every regular file under `roots` holding one of `needles` (a secret value found on disk)."""
+    hits = []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                data = path.read_bytes()
+                hits += [f"{path}: {n!r}" for n in needles if n in data]
+    return hits
