@@ -123,6 +123,21 @@ def require_env(name: str, what: str) -> str:
     return (f"[ -n \"${{{name}+x}}\" ] || fail {sh(f'{what}: the variable {name} (password_env) is not set')}\n")
 
 
+def pipe_sql(sql: str, runner: str, what: str, password_env: str | None = None,
+             around_password: tuple[str, str] = ("", "")) -> list[str]:
+    """sh lines that feed `sql` (setting up `what`) to the client `runner`. With `password_env`, one more statement
+    follows: around_password[0], the variable's value as a quoted SQL string, around_password[1]
+    (e.g. "ALTER USER x IDENTIFIED BY ", ";"); the value goes from the environment to the
+    client's stdin through shell builtins only (SQL_ESCAPE_FN), never argv or a file."""
+    failure = f"cannot set up {what}"
+    if password_env is None:
+        return [f"printf '%s' {sh(sql)} | {runner} || fail {sh(failure)}"]
+    before, after = around_password
+    return [require_env(password_env, what),
+            f"{{ printf '%s' {sh(sql)}; printf '%s%s%s\\n' {sh(before + chr(39))} "
+            f"\"$(sql_escape \"${{{password_env}}}\")\" {sh(chr(39) + after)}; }} | {runner} || fail {sh(failure)}"]
+
+
 # A POSIX sh function that prints its argument as a SQL string literal body with `\` and `'`
 # escaped (`\` -> `\\`, `'` -> `''`), using only shell builtins: a password read from the
 # environment never appears in any process's argv. Callers wrap it in E'...' (postgres) or

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from nixenv.services.presets.base import (
     SQL_ESCAPE_FN, Context, Package, Plan, all_databases, as_user, first_user_for, make_dirs, prologue,
-    require_env, schema_attr, settings_items, url_password, words, write_file,
+    pipe_sql, schema_attr, settings_items, url_password, words, write_file,
 )
 from nixenv.services.presets.sql import MY_SESSION, my_ident, my_literal
 from nixenv.support.escape import sh
@@ -110,14 +110,8 @@ def _ensure(ctx: Context) -> str:
             lines.append(f"ALTER USER {account} IDENTIFIED BY {my_literal(user.password)};")
         for db in user.databases:
             lines.append(f"GRANT ALL PRIVILEGES ON {grant_target(db)} TO {account};")
-        sql = "\n".join(lines) + "\n"
-        if user.password_env:
-            out.append(require_env(user.password_env, f"user {user.name}"))
-            out.append(f"{{ printf '%s' {sh(sql)}; printf 'ALTER USER %s IDENTIFIED BY %s%s%s;\\n' {sh(account)} \"'\" "
-                       f"\"$(sql_escape \"${{{user.password_env}}}\")\" \"'\"; }} | {run_sql} "
-                       f"|| fail {sh(f'cannot set up user {user.name}')}")
-        else:
-            out.append(f"printf '%s' {sh(sql)} | {run_sql} || fail {sh(f'cannot set up user {user.name}')}")
+        out += pipe_sql("\n".join(lines) + "\n", run_sql, f"user {user.name}", user.password_env,
+                        (f"ALTER USER {account} IDENTIFIED BY ", ";"))
     return "\n".join(out) + "\n"
 
 

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from nixenv.services.presets.base import (
     SQL_ESCAPE_FN, Context, Package, Plan, all_databases, as_user, first_user_for, make_dirs,
-    os_user, prologue, require_env, schema_attr, settings_items, url_password, words, write_file,
+    os_user, prologue, pipe_sql, schema_attr, settings_items, url_password, words, write_file,
 )
 from nixenv.services.presets.sql import pg_ident, pg_literal
 from nixenv.support.escape import sh
@@ -140,15 +140,8 @@ def _ensure(ctx: Context) -> str:
             lines.append(f"ALTER ROLE {role} WITH PASSWORD {pg_literal(user.password)};")
         for db in user.databases:
             lines.append(f"GRANT ALL PRIVILEGES ON DATABASE {pg_ident(db)} TO {role};")
-        sql = "\n".join(lines) + "\n"
-        if user.password_env:
-            # the password goes from the environment to psql's stdin through shell builtins only
-            out.append(require_env(user.password_env, f"user {user.name}"))
-            out.append(f"{{ printf '%s' {sh(sql)}; printf 'ALTER ROLE %s WITH PASSWORD E%s%s%s;\\n' {sh(role)} \"'\" "
-                       f"\"$(sql_escape \"${{{user.password_env}}}\")\" \"'\"; }} | {psql(ctx)} "
-                       f"|| fail {sh(f'cannot set up user {user.name}')}")
-        else:
-            out.append(f"printf '%s' {sh(sql)} | {psql(ctx)} || fail {sh(f'cannot set up user {user.name}')}")
+        out += pipe_sql("\n".join(lines) + "\n", psql(ctx), f"user {user.name}", user.password_env,
+                        (f"ALTER ROLE {role} WITH PASSWORD E", ";"))
         for db in user.databases:
             # PostgreSQL 15+ no longer lets every role create tables in `public`
             out.append(f"{psql(ctx, db)} -c {sh(f'GRANT ALL ON SCHEMA public TO {role}')} "
