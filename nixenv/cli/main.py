@@ -14,6 +14,7 @@ import typer
 
 from nixenv import __version__
 from nixenv.cli.output import echo, print_report, table
+from nixenv.cli.project import load_config
 
 app = typer.Typer(
     name="nixenv",
@@ -37,12 +38,6 @@ def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """nixenv wires Nix, direnv, s6 and sops together from nixenv.toml."""
-
-
-def _config():
-    from nixenv.config.load import load_nearest
-
-    return load_nearest(Path.cwd())
 
 
 @app.command()
@@ -78,7 +73,7 @@ def generate(
     """Write the generated files from nixenv.toml (only what changed, atomically)."""
     from nixenv.app.generate import generate as run_generate
 
-    cfg = _config()
+    cfg = load_config()
     report = run_generate(cfg, check=check, force=force)
     if diff or (report.edited and not force and not check):
         for change in report.changes:
@@ -106,7 +101,7 @@ def shell(ctx: typer.Context) -> None:
     from nixenv.app import run as runner
 
     nix_args, command = runner.split_args(ctx.args)
-    runner.shell(_config(), nix_args, command)
+    runner.shell(load_config(), nix_args, command)
 
 
 @app.command(context_settings=PASSTHROUGH)
@@ -115,7 +110,7 @@ def run(ctx: typer.Context) -> None:
     from nixenv.app import run as runner
 
     nix_args, command = runner.split_args(ctx.args)
-    cfg = _config()
+    cfg = load_config()
     raise typer.Exit(runner.run(cfg, nix_args, command))
 
 
@@ -136,7 +131,7 @@ def ide() -> None:
     """Point VS Code (and print the path for PyCharm) at the project's Python interpreter."""
     from nixenv.app.ide import write_ide
 
-    for line in write_ide(_config()):
+    for line in write_ide(load_config()):
         echo(line)
 
 

@@ -8,26 +8,11 @@ from pathlib import Path
 
 import typer
 
-from nixenv.cli.output import print_report
+from nixenv.cli.output import echo, print_report
+from nixenv.cli.project import load_config, project_root
 from nixenv.support.errors import NixenvError
 
 secrets_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
-
-
-def _echo(text: str = "", err: bool = False) -> None:
-    (sys.stderr if err else sys.stdout).write(text + "\n")
-
-
-def _config():
-    from nixenv.config.load import load_nearest
-
-    return load_nearest(Path.cwd())
-
-
-def _root() -> Path:
-    from nixenv.config.paths import find_root
-
-    return find_root(Path.cwd())
 
 
 @secrets_app.command()
@@ -36,12 +21,12 @@ def init(yes: bool = typer.Option(False, "--yes", "-y", help="Create an age key 
     from nixenv.app import secrets as secrets_app_
     from nixenv.secrets import keys as secrets_keys
 
-    root = _root()
+    root = project_root()
     keys = secrets_keys.find_age_keys()
     created = False
     if keys:
         key = keys[0]
-        _echo(f"age key: {key.source} ({key.recipient})")
+        echo(f"age key: {key.source} ({key.recipient})")
     else:
         path = secrets_keys.default_key_path(os.environ)
         if not yes:
@@ -49,20 +34,20 @@ def init(yes: bool = typer.Option(False, "--yes", "-y", help="Create an age key 
                 raise NixenvError(f"you have no age key (looked where sops looks: SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, "
                                   f"SOPS_AGE_KEY_CMD, {path}); rerun with --yes to create one at {path}")
             if not typer.confirm(f"No age key found. Create one at {path}?", default=True):
-                _echo("no age key created; nothing changed", err=True)
+                echo("no age key created; nothing changed", err=True)
                 raise typer.Exit(1)
         key = secrets_keys.create_age_key(path)
         created = True
-        _echo(f"created age key {path} (mode 0600); public key: {key.recipient}")
-        _echo("back it up: without it you cannot decrypt the secrets")
+        echo(f"created age key {path} (mode 0600); public key: {key.recipient}")
+        echo("back it up: without it you cannot decrypt the secrets")
     result = secrets_app_.init(root, key, created_key=created)
     if result.added_recipient:
-        _echo(f"added {result.recipient} to [secrets].age in nixenv.toml")
+        echo(f"added {result.recipient} to [secrets].age in nixenv.toml")
     print_report(result.report)
     if result.created_file:
-        _echo(f"created {result.file} (encrypted, empty); commit it with .sops.yaml")
+        echo(f"created {result.file} (encrypted, empty); commit it with .sops.yaml")
     for note in result.notes:
-        _echo(note, err=True)
+        echo(note, err=True)
 
 
 def _read_value(chomp: bool) -> str:
@@ -88,11 +73,11 @@ def set_(
     """Store KEY; the value comes from stdin (exactly, newlines included) or a hidden prompt."""
     from nixenv.secrets import store as secrets
 
-    cfg = _config()
+    cfg = load_config()
     secrets.validate_key(key)
     value = _read_value(chomp)
     new = secrets.set_secret(cfg, key, value)
-    _echo(f"{'added' if new else 'updated'} {key} in {cfg.secrets.file}" + (" (empty value)" if not value else ""))
+    echo(f"{'added' if new else 'updated'} {key} in {cfg.secrets.file}" + (" (empty value)" if not value else ""))
 
 
 @secrets_app.command()
@@ -100,7 +85,7 @@ def get(key: str = typer.Argument(..., help="Secret name.")) -> None:
     """Print KEY's value exactly (a newline is added only on a terminal)."""
     from nixenv.secrets import store as secrets
 
-    value = secrets.get_secret(_config(), key)
+    value = secrets.get_secret(load_config(), key)
     sys.stdout.flush()
     sys.stdout.buffer.write(value.encode("utf-8"))
     if sys.stdout.isatty() and not value.endswith("\n"):
@@ -113,9 +98,9 @@ def unset(key: str = typer.Argument(..., help="Secret name.")) -> None:
     """Remove KEY."""
     from nixenv.secrets import store as secrets
 
-    cfg = _config()
+    cfg = load_config()
     secrets.unset_secret(cfg, key)
-    _echo(f"removed {key} from {cfg.secrets.file}")
+    echo(f"removed {key} from {cfg.secrets.file}")
 
 
 @secrets_app.command("list")
@@ -123,11 +108,11 @@ def list_() -> None:
     """Print the secret names (never values; needs no key)."""
     from nixenv.secrets import store as secrets
 
-    listing = secrets.list_names(_config())
+    listing = secrets.list_names(load_config())
     for name in listing.names:
-        _echo(name)
+        echo(name)
     for problem in listing.problems:
-        _echo(f"error: {problem}", err=True)
+        echo(f"error: {problem}", err=True)
     if listing.problems:
         raise typer.Exit(1)
 
@@ -137,12 +122,12 @@ def edit() -> None:
     """Edit the secrets in $SOPS_EDITOR / $EDITOR (the decrypted copy lives in RAM where possible, and is always removed)."""
     from nixenv.secrets import store as secrets
 
-    result = secrets.edit(_config())
+    result = secrets.edit(load_config())
     if not result.in_memory:
-        _echo("note: no tmpfs here: the decrypted copy was in $TMPDIR (overwritten and deleted again)", err=True)
-    _echo("saved" if result.changed else "no changes")
+        echo("note: no tmpfs here: the decrypted copy was in $TMPDIR (overwritten and deleted again)", err=True)
+    echo("saved" if result.changed else "no changes")
     for problem in result.problems:
-        _echo(f"warning: {problem}", err=True)
+        echo(f"warning: {problem}", err=True)
 
 
 @secrets_app.command("import")
@@ -154,17 +139,17 @@ def import_(
     """Encrypt a plaintext .env into the secrets file (merged), then offer to delete the plaintext."""
     from nixenv.secrets import store as secrets
 
-    cfg = _config()
+    cfg = load_config()
     names = secrets.import_file(cfg, file, raw=raw)
-    _echo(f"imported {len(names)} secret{'s' if len(names) != 1 else ''} into {cfg.secrets.file}: {', '.join(names)}")
+    echo(f"imported {len(names)} secret{'s' if len(names) != 1 else ''} into {cfg.secrets.file}: {', '.join(names)}")
     if delete is None:
         delete = sys.stdin.isatty() and typer.confirm(f"Delete the plaintext {file} now?", default=True)
     if delete:
         file.unlink()
-        _echo(f"deleted {file}")
+        echo(f"deleted {file}")
         _warn_if_tracked(cfg.root, file)
     else:
-        _echo(f"kept {file}: it holds the secrets in clear; delete it (and keep it out of git)", err=True)
+        echo(f"kept {file}: it holds the secrets in clear; delete it (and keep it out of git)", err=True)
 
 
 def _warn_if_tracked(root: Path, file: Path) -> None:
@@ -174,7 +159,7 @@ def _warn_if_tracked(root: Path, file: Path) -> None:
         return
     result = proc.run(["git", "ls-files", "--error-unmatch", "--", str(file.resolve())], cwd=root, check=False)
     if result.returncode == 0:
-        _echo(f"warning: {file} was tracked by git: its plaintext stays in the history; rotate those secrets", err=True)
+        echo(f"warning: {file} was tracked by git: its plaintext stays in the history; rotate those secrets", err=True)
 
 
 @secrets_app.command("add-recipient")
@@ -182,10 +167,10 @@ def add_recipient(key: str = typer.Argument(..., help="age1… public key, PGP f
     """Add a recipient to nixenv.toml and .sops.yaml, then re-wrap the data key (sops updatekeys)."""
     from nixenv.secrets import store as secrets
 
-    change = secrets.add_recipient(_root(), key)
-    _echo(f"{'added' if change.changed_config else 'already present:'} {key} in [secrets].{change.kind}")
+    change = secrets.add_recipient(project_root(), key)
+    echo(f"{'added' if change.changed_config else 'already present:'} {key} in [secrets].{change.kind}")
     if change.rewrapped:
-        _echo("re-wrapped the data key for the current recipients (sops updatekeys)")
+        echo("re-wrapped the data key for the current recipients (sops updatekeys)")
 
 
 @secrets_app.command("remove-recipient")
@@ -193,10 +178,10 @@ def remove_recipient(key: str = typer.Argument(..., help="The recipient to remov
     """Remove a recipient, re-wrap, and rotate the data key so the removed key cannot read the new file."""
     from nixenv.secrets import store as secrets
 
-    change = secrets.remove_recipient(_root(), key)
-    _echo(f"removed {key} from [secrets].{change.kind}")
+    change = secrets.remove_recipient(project_root(), key)
+    echo(f"removed {key} from [secrets].{change.kind}")
     if change.rotated:
-        _echo("re-wrapped and rotated the data key; the removed key cannot decrypt the new file. "
+        echo("re-wrapped and rotated the data key; the removed key cannot decrypt the new file. "
               "Old copies in git history stay readable to it: rotate the secrets themselves if that matters.")
 
 
@@ -205,9 +190,9 @@ def rotate() -> None:
     """Re-encrypt every value with a new data key (and sync recipients with .sops.yaml)."""
     from nixenv.secrets import store as secrets
 
-    cfg = _config()
+    cfg = load_config()
     secrets.rotate(cfg)
-    _echo(f"rotated the data key of {cfg.secrets.file}")
+    echo(f"rotated the data key of {cfg.secrets.file}")
 
 
 @secrets_app.command()
@@ -215,14 +200,14 @@ def check() -> None:
     """Fail if the secrets file is not encrypted or a tracked file holds a secret value (for pre-commit)."""
     from nixenv.secrets import check as secrets_check
 
-    result = secrets_check.check(_config())
+    result = secrets_check.check(load_config())
     for note in result.notes:
-        _echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     for problem in result.problems:
-        _echo(f"error: {problem}", err=True)
+        echo(f"error: {problem}", err=True)
     if not result.ok:
         raise typer.Exit(1)
-    _echo(f"secrets ok ({result.scanned} tracked files scanned)")
+    echo(f"secrets ok ({result.scanned} tracked files scanned)")
 
 
 @secrets_app.command()
@@ -233,11 +218,11 @@ def lock(all_projects: bool = typer.Option(False, "--all", help="Forget the cach
     if all_projects:
         count = keyring.forget()
     else:
-        cfg = _config()
+        cfg = load_config()
         if cfg.secrets is None:
             raise NixenvError(f"{cfg.root / 'nixenv.toml'} has no [secrets] table: nothing to lock (use --all for every project)")
         count = keyring.forget(cfg.root / cfg.secrets.file)
     if not keyring.available():
-        _echo("no kernel keyring here (keyctl missing or refused): nothing is cached, secrets are decrypted on every entry")
+        echo("no kernel keyring here (keyctl missing or refused): nothing is cached, secrets are decrypted on every entry")
     else:
-        _echo(f"forgot {count} cached secrets {'entry' if count == 1 else 'entries'}; the next entry runs sops again")
+        echo(f"forgot {count} cached secrets {'entry' if count == 1 else 'entries'}; the next entry runs sops again")

@@ -14,7 +14,8 @@ from typing import List, Optional
 import typer
 
 from nixenv.cli.output import Printer, echo
-from nixenv.cli.services_run import load_config, run_down, run_status, run_up
+from nixenv.cli.project import load_config
+from nixenv.cli.services_run import run_down, run_status, run_up
 
 services_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 

@@ -14,16 +14,11 @@ from pathlib import Path
 from typing import Sequence
 
 from nixenv.cli.output import Printer, echo, table
+from nixenv.cli.project import load_config
 from nixenv.support.text import printable
 
 STATE_COLOURS = {"ready": "32", "up": "32", "done": "32", "running": "33", "starting": "33",
                  "crash-looping": "31", "failed": "31", "orphaned": "31"}
-
-
-def load_config():
-    from nixenv.config.load import load_nearest
-
-    return load_nearest(Path.cwd())
 
 
 def run_up(names: Sequence[str], timeout: float) -> None:
