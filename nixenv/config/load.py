@@ -670,90 +670,16 @@ def _service(check: _Checker, name: str, raw: Any) -> Service | None:
 
 
 def _preset_keys(check: _Checker, path: KeyPath, table: dict[str, Any], schema: Any) -> dict[str, Any] | None:
-    """The preset-specific keys of a service, validated; None when one is wrong."""
-    ok = True
-    out: dict[str, Any] = {}
-
-    def name_ok(item: str, item_path: KeyPath) -> bool:
-        if DB_NAME.match(item):
-            return True
-        check.problem(item_path, f"expected a name of letters, digits, _ and - (at most 63, not starting with a "
-                      f"digit or -), found {item!r}")
-        return False
-
-    version = table.get("version", "")
-    if isinstance(version, (int, float)) and not isinstance(version, bool):
-        version = str(version)
-    choices = tuple(v for v in schema.versions if v)
-    if version != "" and not choices:
-        check.problem(path + ("version",), f"nixpkgs has one `{schema.name}` (`{schema.versions['']}`), found "
-                      f"version {version!r}", "remove `version`, or add the package you want to [packages]")
-        version = None
-    elif version != "":
-        version = check.string(version, path + ("version",), choices=choices)
-    if version is None:
-        ok = False
-    else:
-        out["version"] = version
+    """The preset-specific keys of a service, validated; None when one is wrong (its problems
+    are recorded)."""
+    out: dict[str, Any] = {"version": _preset_version(check, path, table.get("version", ""), schema)}
     if "databases" in table:
-        out["databases"] = check.string_list(table["databases"], path + ("databases",), check=name_ok)
+        out["databases"] = check.string_list(table["databases"], path + ("databases",),
+                                             check=lambda item, p: _db_name_ok(check, item, p))
     if "users" in table:
-        users = []
-        if not isinstance(table["users"], list):
-            check.problem(path + ("users",), f"expected a list of tables, found {_describe(table['users'])}",
-                          'e.g. users = [{ name = "shop", password = "shop", databases = ["shop"] }]')
-            ok = False
-        else:
-            for index, item in enumerate(table["users"]):
-                user_path = path + ("users", str(index))
-                entry = check.table(item, user_path, USER_KEYS)
-                if not isinstance(item, dict):
-                    ok = False
-                    continue
-                if "name" not in entry:
-                    check.problem(user_path, "missing required key `name`")
-                    ok = False
-                    continue
-                user_name = check.string(entry["name"], user_path + ("name",))
-                if user_name is None or not name_ok(user_name, user_path + ("name",)):
-                    ok = False
-                    continue
-                password = entry.get("password")
-                if password is not None:
-                    password = check.string(password, user_path + ("password",))
-                    if password is not None and any(c < " " for c in password):
-                        check.problem(user_path + ("password",), "control characters cannot be part of a password")
-                        password = None
-                    ok = ok and password is not None
-                password_env = entry.get("password_env")
-                if password_env is not None:
-                    password_env = check.string(password_env, user_path + ("password_env",), pattern=ENV_NAME,
-                                                what="an environment variable name (e.g. a secret's name)")
-                    ok = ok and password_env is not None
-                if password is not None and password_env is not None:
-                    check.problem(user_path, "give either `password` or `password_env`, not both")
-                    ok = False
-                databases = check.string_list(entry.get("databases", []), user_path + ("databases",), check=name_ok)
-                users.append(DbUser(user_name, password, password_env, databases))
-        out["users"] = tuple(users)
+        out["users"] = _users(check, path + ("users",), table["users"])
     if "settings" in table:
-        raw = table["settings"]
-        if not isinstance(raw, dict):
-            check.problem(path + ("settings",), f"expected a table of name = value, found {_describe(raw)}")
-            ok = False
-        else:
-            settings = {}
-            for key, value in raw.items():
-                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
-                    check.problem(path + ("settings", key), f"expected a setting name, found {key!r}")
-                    ok = False
-                elif isinstance(value, (dict, list)) or (isinstance(value, str) and any(c < " " for c in value)):
-                    check.problem(path + ("settings", key), f"expected a string, number or boolean on one line, "
-                                  f"found {_describe(value)}")
-                    ok = False
-                else:
-                    settings[key] = value
-            out["settings"] = settings
+        out["settings"] = _settings(check, path + ("settings",), table["settings"])
     if "extensions" in table:
         out["extensions"] = check.string_list(
             table["extensions"], path + ("extensions",),
@@ -763,45 +689,127 @@ def _preset_keys(check: _Checker, path: KeyPath, table: dict[str, Any], schema: 
         out["init_sql"] = check.string_list(table["init_sql"], path + ("init_sql",),
                                             check=lambda item, p: _inside_path_ok(check, item, p))
     if "export" in table:
-        raw = table["export"]
-        if not isinstance(raw, dict):
-            check.problem(path + ("export",), f"expected a table of VARIABLE = \"NEW_NAME\", found {_describe(raw)}")
-            ok = False
-        else:
-            export = {}
-            for key, value in raw.items():
-                key_path = path + ("export", key)
-                if key not in schema.exports:
-                    check.problem(key_path, f"`{schema.name}` exports no `{key}`",
-                                  did_you_mean(key, schema.exports) or f"it exports {', '.join(schema.exports)}")
-                    ok = False
-                    continue
-                new = check.string(value, key_path, pattern=ENV_NAME,
-                                   what='a variable name to export it as (or "" to not export it)') \
-                    if value != "" else ""
-                if new is None or new in RESERVED_ENV:
-                    if new is not None:
-                        check.problem(key_path, f"`{new}` is managed by the shell, nix or nixenv")
-                    ok = False
-                    continue
-                export[key] = new
-            out["export"] = export
+        out["export"] = _export(check, path + ("export",), table["export"], schema)
     if "management_port" in table:
         port = _port(check, table["management_port"], path + ("management_port",))
-        ok = ok and port is not False
-        out["management_port"] = port if port is not False else None
+        out["management_port"] = None if port is False else port
+        if port is False:
+            return None
     for key in ("config_file", "config_text"):
         if key in table:
             value = check.string(table[key], path + (key,))
             if value is not None and key == "config_file" and not _inside_path_ok(check, value, path + (key,)):
                 value = None
-            ok = ok and value is not None
             out[key] = value
     if schema.name == "nginx" and ("config_file" in table) == ("config_text" in table):
         check.problem(path, "an nginx preset needs exactly one of `config_file` (a path) or `config_text`",
                       'e.g. config_file = "deploy/nginx.dev.conf"')
+        return None
+    return None if any(out[key] is None for key in out if key != "management_port") else out
+
+
+def _preset_version(check: _Checker, path: KeyPath, version: Any, schema: Any) -> str | None:
+    if isinstance(version, (int, float)) and not isinstance(version, bool):
+        version = str(version)
+    if version == "":
+        return ""
+    choices = tuple(v for v in schema.versions if v)
+    if not choices:
+        check.problem(path + ("version",), f"nixpkgs has one `{schema.name}` (`{schema.versions['']}`), found "
+                      f"version {version!r}", "remove `version`, or add the package you want to [packages]")
+        return None
+    return check.string(version, path + ("version",), choices=choices)
+
+
+def _db_name_ok(check: _Checker, item: str, path: KeyPath) -> bool:
+    if DB_NAME.match(item):
+        return True
+    check.problem(path, f"expected a name of letters, digits, _ and - (at most 63, not starting with a "
+                  f"digit or -), found {item!r}")
+    return False
+
+
+def _users(check: _Checker, path: KeyPath, raw: Any) -> tuple[DbUser, ...] | None:
+    if not isinstance(raw, list):
+        check.problem(path, f"expected a list of tables, found {_describe(raw)}",
+                      'e.g. users = [{ name = "shop", password = "shop", databases = ["shop"] }]')
+        return None
+    users = [_user(check, path + (str(index),), item) for index, item in enumerate(raw)]
+    return None if None in users else tuple(u for u in users if u is not None)
+
+
+def _user(check: _Checker, path: KeyPath, raw: Any) -> DbUser | None:
+    entry = check.table(raw, path, USER_KEYS)
+    if not isinstance(raw, dict):
+        return None
+    if "name" not in entry:
+        check.problem(path, "missing required key `name`")
+        return None
+    name = check.string(entry["name"], path + ("name",))
+    if name is None or not _db_name_ok(check, name, path + ("name",)):
+        return None
+    ok = True
+    password = entry.get("password")
+    if password is not None:
+        password = check.string(password, path + ("password",))
+        if password is not None and any(c < " " for c in password):
+            check.problem(path + ("password",), "control characters cannot be part of a password")
+            password = None
+        ok = password is not None
+    password_env = entry.get("password_env")
+    if password_env is not None:
+        password_env = check.string(password_env, path + ("password_env",), pattern=ENV_NAME,
+                                    what="an environment variable name (e.g. a secret's name)")
+        ok = ok and password_env is not None
+    if password is not None and password_env is not None:
+        check.problem(path, "give either `password` or `password_env`, not both")
         ok = False
-    return out if ok else None
+    databases = check.string_list(entry.get("databases", []), path + ("databases",),
+                                  check=lambda item, p: _db_name_ok(check, item, p))
+    return DbUser(name, password, password_env, databases) if ok else None
+
+
+def _settings(check: _Checker, path: KeyPath, raw: Any) -> dict[str, str | int | float | bool] | None:
+    if not isinstance(raw, dict):
+        check.problem(path, f"expected a table of name = value, found {_describe(raw)}")
+        return None
+    settings = {}
+    ok = True
+    for key, value in raw.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
+            check.problem(path + (key,), f"expected a setting name, found {key!r}")
+            ok = False
+        elif isinstance(value, (dict, list)) or (isinstance(value, str) and any(c < " " for c in value)):
+            check.problem(path + (key,), f"expected a string, number or boolean on one line, found {_describe(value)}")
+            ok = False
+        else:
+            settings[key] = value
+    return settings if ok else None
+
+
+def _export(check: _Checker, path: KeyPath, raw: Any, schema: Any) -> dict[str, str] | None:
+    if not isinstance(raw, dict):
+        check.problem(path, f"expected a table of VARIABLE = \"NEW_NAME\", found {_describe(raw)}")
+        return None
+    export = {}
+    ok = True
+    for key, value in raw.items():
+        key_path = path + (key,)
+        if key not in schema.exports:
+            check.problem(key_path, f"`{schema.name}` exports no `{key}`",
+                          did_you_mean(key, schema.exports) or f"it exports {', '.join(schema.exports)}")
+            ok = False
+            continue
+        new = "" if value == "" else check.string(value, key_path, pattern=ENV_NAME,
+                                                  what='a variable name to export it as (or "" to not export it)')
+        if new is not None and new in RESERVED_ENV:
+            check.problem(key_path, f"`{new}` is managed by the shell, nix or nixenv")
+            new = None
+        if new is None:
+            ok = False
+            continue
+        export[key] = new
+    return export if ok else None
 
 
 def _inside_path_ok(check: _Checker, item: str, path: KeyPath) -> bool:
