@@ -16,7 +16,7 @@ import tomlkit
 
 from nixenv.app.init import project_name
 from nixenv.compose.load import COMPOSE_FILES, find_compose_files, load_project
-from nixenv.compose.mapping import MappingResult, map_project
+from nixenv.compose.mapping import map_project
 from nixenv.config.load import parse
 from nixenv.config.paths import CONFIG_NAME
 from nixenv.secrets.store import set_secret
@@ -44,12 +44,6 @@ def compose_files(root: Path, given: Sequence[Path | str] = ()) -> list[Path]:
                           "name one: `nixenv import compose docker-compose.local.yml`")
     return found
 
-
-def map_compose(root: Path, files: Sequence[Path | str] = (), *, profiles: Sequence[str] = (),
-                environ: Mapping[str, str] | None = None, secrets_enabled: bool = False) -> MappingResult:
-    """Load and map, writing nothing (also what `nixenv init` uses)."""
-    project = load_project(compose_files(root, files), environ=environ, profiles=profiles)
-    return map_project(project, secrets_enabled=secrets_enabled)
 
 
 def service_tables(services: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -63,8 +63,3 @@ PRESETS: dict[str, PresetSchema] = {
 }
 # `preset = "mariadb"` is the mysql preset (MariaDB is its default server)
 ALIASES = {"mariadb": "mysql", "postgresql": "postgres"}
-
-
-def package_attr(preset: str, version: str) -> str:
-    """The nixpkgs attribute of a preset's server at `version` ("" = the preset's default)."""
-    return PRESETS[preset].versions[version]

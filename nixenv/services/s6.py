@@ -160,10 +160,3 @@ def wait_until(predicate, timeout: float, step: float = 0.01) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(step)
-
-
-def read_ms(path: Path, default: int) -> int:
-    try:
-        return int(path.read_text().strip() or default)
-    except (OSError, ValueError):
-        return default
