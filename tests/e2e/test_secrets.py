@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from testkit import direnv_exec, files_holding, nixenv, require, run, write_project
+from testkit import direnv_exec, files_holding, nixenv, require, run, secrets_envrc, write_project
 
 from nixenv.secrets import dotenv as secrets_dotenv
 
@@ -400,12 +400,9 @@ def test_envrc_fragment_without_sops_warns_once(team, tmp_path):
     import shutil
 
     from nixenv.config import load as config
-    from nixenv.secrets import store as secrets
-    from nixenv.support.render import render
 
     _init(team)
-    cfg = config.load(team.project)
-    fragment = render("envrc/secrets.j2", cfg=cfg, secrets=secrets.envrc_context(cfg))
+    fragment = secrets_envrc(config.load(team.project))
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / ".envrc").write_text("strict_env\nexport LOADED=yes\n" + fragment)
@@ -419,7 +416,7 @@ def test_envrc_fragment_without_sops_warns_once(team, tmp_path):
     result = run([bindir / "direnv", "exec", bare, "printenv", "LOADED"], cwd=bare, env=env)
     assert result.stdout == "yes\n"
     warnings = [line for line in result.stderr.splitlines() if "nixenv: warning" in line]
-    assert warnings == ["nixenv: warning: sops is not installed; secrets from secrets.env not loaded"]
+    assert warnings == ["nixenv: warning: sops is not installed; secrets from secrets.env not loaded"], result.stderr
 
 
 def test_services_get_decrypted_env(team, monkeypatch):
@@ -661,8 +658,6 @@ def test_hostile_secrets_file_name(team, tmp_path):
     import shutil
 
     from nixenv.config import load as config
-    from nixenv.secrets import store as secrets
-    from nixenv.support.render import render
 
     name = "conf/it's a $HOME ${x}.env"
     toml = team.project / "nixenv.toml"
@@ -671,8 +666,7 @@ def test_hostile_secrets_file_name(team, tmp_path):
     _set(team, "TOKEN", TOKEN)
     assert get(team, "TOKEN") == TOKEN
     assert team.sops("-d", "--extract", '["TOKEN"]', name).stdout == TOKEN
-    cfg = config.load(team.project)
-    fragment = render("envrc/secrets.j2", cfg=cfg, secrets=secrets.envrc_context(cfg))
+    fragment = secrets_envrc(config.load(team.project))
     (team.project / ".envrc").write_text("strict_env\nexport LOADED=yes\n" + fragment)  # a user's strict mode
     bindir = tmp_path / "bin"
     bindir.mkdir()

@@ -276,3 +276,29 @@ def test_watch_list_is_direnvs_own(secret_project):
     os.utime(project / "nixenv.toml", (time.time() + 5, time.time() + 5))
     changed = direnv_exec(project, "sh", "-c", watches, env=env).stdout
     assert changed != asked and (project / ".direnv/nixenv/watch/answer").stat().st_mtime_ns != answer
+
+
+def test_a_warm_entry_reads_only_the_warm_part_and_a_touched_input_is_compared_once(secret_project):
+    """The functions after the .envrc's `return` stay stubs on a warm entry (bash never parsed
+    them); an input touched without a change is compared by content once, without evaluating,
+    and the entries after it are warm again."""
+    project, env, _ = secret_project
+    (project / ".envrc.local").write_text(
+        'if [[ $(declare -f _nixenv_build) == *_nixenv_on_demand* ]]; then export PART=warm; else export PART=loaded; fi\n')
+    part = ("printenv", "PART")
+    direnv_exec(project, "true", env=env)
+    rc = project / ".direnv/nixenv/devshell.rc"
+    evaluated = rc.stat().st_mtime_ns, rc.stat().st_ino
+    assert direnv_exec(project, *part, env=env).stdout == "warm\n"
+
+    flake = project / "flake.nix"
+    flake.write_text(flake.read_text())  # a new mtime, the same content (a checkout, an editor's save)
+    assert direnv_exec(project, *part, env=env).stdout == "loaded\n"  # compared: on demand
+    assert direnv_exec(project, *part, env=env).stdout == "warm\n"
+    assert direnv_exec(project, "printenv", "TOKEN", env=env).stdout == SECRET + "\n"
+    assert (rc.stat().st_mtime_ns, rc.stat().st_ino) == evaluated  # never evaluated again
+
+    # NIXENV_NIX_ARGS is part of the key: another value is a miss, whatever the mtimes say
+    other = direnv_exec(project, *part, env=dict(env, NIXENV_NIX_ARGS=env["NIXENV_NIX_ARGS"] + " --impure",
+                                                 NIXENV_SYNC="1", DIRENV_LOG_FORMAT="%s"))
+    assert other.stdout == "loaded\n" and "evaluating the devshell" in other.stderr

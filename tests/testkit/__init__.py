@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["INSTALL", "direnv_exec", "files_holding", "nixenv", "require", "run", "wait_for", "write_project"]
+__all__ = ["INSTALL", "direnv_exec", "files_holding", "nixenv", "require", "run", "secrets_envrc", "wait_for",
+           "write_project"]
 
 INSTALL = {
     "nix": "apt-get install nix-bin",
@@ -95,3 +96,18 @@ def files_holding(roots: list[Path], needles: list[bytes]) -> list[str]:
                 data = path.read_bytes()
                 hits += [f"{path}: {n!r}" for n in needles if n in data]
     return hits
+
+
+def secrets_envrc(cfg) -> str:
+    """The generated .envrc's secrets section alone, with the helpers it calls: an .envrc that
+    needs neither nix nor the devshell, for tests of the secrets with a bare PATH."""
+    from nixenv.direnv.envrc import envrc_files
+    from nixenv.secrets import store as secrets
+    from nixenv.support.render import render
+
+    envrc = envrc_files(cfg)[0].text()
+    start = envrc.index("_nixenv_read() {")
+    reader = envrc[start:envrc.index("\n}\n", start) + 3]
+    context = dict(cfg=cfg, secrets=secrets.envrc_context(cfg))
+    return reader + "".join(render(name, **context) for name in (
+        "envrc/keyring-prefetch.j2", "envrc/secrets-on-demand.j2", "envrc/secrets.j2"))

@@ -236,18 +236,19 @@ def test_sops_yaml(tmp_path):
 
 
 def test_envrc_fragment_only_with_secrets(tmp_path):
+    from nixenv.direnv.envrc import envrc_files
     from nixenv.support.render import render
 
     with_secrets = _cfg(tmp_path, "[project]\nname = \"x\"\n[secrets]\nfile = \"it's.env\"\n")
-    text = render("envrc/secrets.j2", cfg=with_secrets, secrets=secrets.envrc_context(with_secrets))
+    text = envrc_files(with_secrets)[0].text()
     assert "SOPS_DISABLE_VERSION_CHECK=1 sops exec-env" in text
-    from nixenv.direnv.envrc import envrc_files
-
-    watch_line = next(line for line in envrc_files(with_secrets)[0].text().splitlines() if line.startswith("_nixenv_watch "))
+    watch_line = next(line for line in text.splitlines() if line.startswith("_nixenv_watch "))
     assert watch_line.endswith(" 'it'\"'\"'s.env'")  # watched in the .envrc's one watch_file call
     assert "direnv_load" not in text.replace("direnv_load is avoided", "")
     without = _cfg(tmp_path, '[project]\nname = "x"\n')
-    assert render("envrc/secrets.j2", cfg=without, secrets=secrets.envrc_context(without)).strip() == ""
+    for fragment in ("envrc/secrets.j2", "envrc/secrets-on-demand.j2", "envrc/keyring-prefetch.j2"):
+        assert render(fragment, cfg=without, secrets=secrets.envrc_context(without)).strip() == ""
+    assert "keyctl" not in envrc_files(without)[0].text()
 
 
 def test_private_dir_is_private_in_ram_and_shredded():
