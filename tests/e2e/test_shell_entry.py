@@ -199,9 +199,13 @@ def test_changed_input_loads_the_last_good_environment_and_rebuilds_in_the_backg
     project, e = _slow_project(tmp_path, env)
     _set_value(project, e, "one", "two")
     started = time.monotonic()
-    result = direnv_exec(project, "sh", "-c", 'echo "$VALUE $NIXENV_DID_FALLBACK"', env=dict(e, DIRENV_LOG_FORMAT="%s"))
+    # (the functions exported to the detached rebuild are exported to nothing after it: .envrc.local,
+    # sourced last, counts the exported ones)
+    (project / ".envrc.local").write_text("export EXPORTED_FUNCTIONS=$(declare -F | grep -c -- '-fx ' || :)\n")
+    result = direnv_exec(project, "sh", "-c", 'echo "$VALUE $NIXENV_DID_FALLBACK $EXPORTED_FUNCTIONS"',
+                         env=dict(e, DIRENV_LOG_FORMAT="%s"))
     took = time.monotonic() - started
-    assert result.stdout == "one 1\n"
+    assert result.stdout == "one 1 0\n"
     assert "rebuilt in the background" in result.stderr
     # the prompt came back while the rebuild was still running
     status = project / ".direnv/nixenv/devshell.status"
