@@ -126,9 +126,16 @@ def test_names_equal_to_the_envrc_variables_are_loaded(tmp_path, env):
         [project]
         name = "names"
 
+        [python]
+        version = "3.12"
+
+        [node]
+        version = "22"
+
         [secrets]
         file = "secrets.env"
         """, env=env)
+    (project / "package.json").write_text('{"name": "names", "version": "1.0.0"}\n')
     nixenv("secrets", "init", "--yes", cwd=project, env=env)
     # under a user's strict_env (set -euo pipefail in their direnvrc) too
     direnvrc = Path(env["XDG_CONFIG_HOME"]) / "direnv" / "direnvrc"
@@ -141,7 +148,7 @@ def test_names_equal_to_the_envrc_variables_are_loaded(tmp_path, env):
     names |= set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=", envrc, re.M))
     names |= {"REPLY", "rcpath", "rcpath_dir", "rcpath_base", "rcfile", "old_tmpdir", "nixenv_root", "nixenv_cache"}
     names -= RESERVED_ENV
-    assert {"rc", "key", "tmp", "REPLY", "current", "payload", "file"} <= names
+    assert {"rc", "key", "tmp", "REPLY", "current", "payload", "file", "files", "venv", "node"} <= names
     toml = (project / "nixenv.toml").read_text()
     toml += "\n[env]\n" + "".join(f'{n} = "env {n}"\n' for n in sorted(names))
     (project / "nixenv.toml").write_text(toml)
@@ -151,10 +158,17 @@ def test_names_equal_to_the_envrc_variables_are_loaded(tmp_path, env):
         nixenv("secrets", "set", n, cwd=project, env=env, input=f"secret {n}")
     run(["direnv", "allow", project], cwd=project, env=env)
     expected = {n: f"secret {n}" if n in secret_names else f"env {n}" for n in names | set(secret_names)}
-    for _ in range(2):  # cold, then warm (keyring)
+    # whether the Python/Node sections ran their checks (on demand) or only applied their settings
+    (project / ".envrc.local").write_text(
+        'if [[ $(declare -f _nixenv_languages) == *_nixenv_on_demand* ]]; then export SECTIONS=settled; '
+        'else export SECTIONS=checked; fi\n')
+    sections = []
+    for _ in range(3):  # cold; the installs' stamps recorded; warm (keyring, settled sections)
         out = direnv_exec(project, "env", "-0", env=env).stdout
         loaded = dict(item.split("=", 1) for item in out.split("\0") if item)
         assert {n: loaded.get(n) for n in expected} == expected
+        sections.append(loaded.get("SECTIONS"))
+    assert sections == ["checked", "checked", "settled"]
     nixenv("secrets", "lock", cwd=project, env=env)
 
 
