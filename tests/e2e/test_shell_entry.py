@@ -227,6 +227,8 @@ def test_changed_input_loads_the_last_good_environment_and_rebuilds_in_the_backg
     # a second entry meanwhile starts no second rebuild
     direnv_exec(project, "true", env=e)
     assert _wait_for_status(project) == "ok"
+    # the rebuild recorded the inputs' mtimes itself: the entry its status file reloads reads none
+    assert (project / ".direnv/nixenv/matched/ok").read_text() == "1"
     log = (project / ".direnv/nixenv/rebuild.log").read_text()
     assert log.count("rebuilding the devshell in the background") == 1 and "rebuild ok" in log
     assert direnv_exec(project, "sh", "-c", 'echo "$VALUE ${NIXENV_DID_FALLBACK-}"', env=e).stdout == "two \n"

@@ -85,19 +85,16 @@ _nixenv_gone; echo "gone: $?"
     assert "loaded" not in result.stdout and "gone: 1" in result.stdout
 
 
-def _mtimes_same(head: str) -> str:
-    start = head.index("_nixenv_mtimes_same() {")
-    return head[start:head.index("\n}\n", start) + 3]
-
-
-def _mtimes_record(tail: str) -> str:
-    start = tail.index("_nixenv_mtimes_record() {")
-    return tail[start:tail.index("\n}\n", start) + 3]
+def _function(text: str, name: str) -> str:
+    start = text.index(f"{name}() {{")
+    return text[start:text.index("\n}\n", start) + 3]
 
 
 def test_an_unchanged_mtime_is_trusted_only_when_older_than_the_record(tmp_path):
     head, tail = _parts(_envrc(CORE))
-    functions = _mtimes_same(head) + _mtimes_record(tail)
+    functions = "".join(_function(part, name) for part, name in (
+        (head, "_nixenv_mtimes_same"), (tail, "_nixenv_record_begin"), (tail, "_nixenv_record_end")))
+    record = functions + "_nixenv_record_begin rec a b && _nixenv_record_end rec 1"
     (tmp_path / "a").write_text("one")
     old = time.time() - 60
     os.utime(tmp_path / "a", (old, old))
@@ -105,7 +102,7 @@ def test_an_unchanged_mtime_is_trusted_only_when_older_than_the_record(tmp_path)
     def same() -> bool:
         return _bash(functions + "_nixenv_mtimes_same rec a b", tmp_path).returncode == 0
 
-    assert _bash(functions + "_nixenv_mtimes_record rec a b", tmp_path).returncode == 0
+    assert _bash(record, tmp_path).returncode == 0 and not (tmp_path / "rec.lock").exists()
     assert same()
     (tmp_path / "a").write_text("two")  # a new mtime
     assert not same()
@@ -117,8 +114,38 @@ def test_an_unchanged_mtime_is_trusted_only_when_older_than_the_record(tmp_path)
     # written in the tick of the record (here: a mtime not older than rec/now): never trusted
     now = (tmp_path / "rec" / "now").stat().st_mtime_ns
     os.utime(tmp_path / "a", ns=(now, now))
-    assert _bash(functions + "_nixenv_mtimes_record rec a b", tmp_path).returncode == 0
+    assert _bash(record, tmp_path).returncode == 0
     os.utime(tmp_path / "rec" / "now", ns=(now, now))
     assert not same()
     (tmp_path / "a").unlink()
     assert not same()
+
+
+def test_one_shell_records_at_a_time_and_a_record_being_made_is_not_trusted(tmp_path):
+    head, tail = _parts(_envrc(CORE))
+    functions = "".join(_function(part, name) for part, name in (
+        (head, "_nixenv_mtimes_same"), (tail, "_nixenv_record_begin"), (tail, "_nixenv_record_end")))
+    (tmp_path / "a").write_text("one")
+    old = time.time() - 60
+    os.utime(tmp_path / "a", (old, old))
+    assert _bash(functions + "_nixenv_record_begin rec a && _nixenv_record_end rec 1", tmp_path).returncode == 0
+    # another shell (a live process) is recording: this one records nothing, and the record it is
+    # making (ok emptied first) is not trusted meanwhile
+    other = subprocess.Popen(["sleep", "600"])
+    try:
+        (tmp_path / "rec.lock").write_text(f"{other.pid}\n")
+        (tmp_path / "rec" / "ok").write_text("")
+        assert _bash(functions + "_nixenv_record_begin rec a", tmp_path).returncode == 1
+        assert _bash(functions + "_nixenv_mtimes_same rec a", tmp_path).returncode == 1
+        assert (tmp_path / "rec.lock").read_text() == f"{other.pid}\n"
+    finally:
+        other.kill()
+        other.wait()
+    # the lock of a shell that died is taken over, and released at the end
+    result = _bash(functions + "_nixenv_record_begin rec a && _nixenv_record_end rec 1 && _nixenv_mtimes_same rec a",
+                   tmp_path)
+    assert result.returncode == 0 and not (tmp_path / "rec.lock").exists()
+    # a record whose check failed is not trusted
+    result = _bash(functions + "_nixenv_record_begin rec a && _nixenv_record_end rec 0; _nixenv_mtimes_same rec a",
+                   tmp_path)
+    assert result.returncode == 1
