@@ -138,6 +138,22 @@ def pipe_sql(sql: str, runner: str, what: str, password_env: str | None = None,
             f"\"$(sql_escape \"${{{password_env}}}\")\" {sh(chr(39) + after)}; }} | {runner} || fail {sh(failure)}"]
 
 
+def create_database(db: str, *, exists: str, create: str, drop: str,
+                    steps: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """sh lines that create database `db` unless the command `exists` prints 1, then run each
+    step (a command, and what to say when it fails) in it. A failing step drops the new
+    database again (`drop`), so that the next start retries from the beginning."""
+    lines = [f"if [ \"$({exists})\" != 1 ]; then\n"
+             f"  echo {sh(f'nixenv: creating database {db}')}\n"
+             f"  {create} || fail {sh(f'cannot create database {db}')}"]
+    lines += [f"  {command} || {{ {drop}; fail {sh(failure)}; }}" for command, failure in steps]
+    return [*lines, "fi"]
+
+
+def init_sql_failure(path: object, db: str) -> str:
+    return f"{path} failed in the new database {db}; it was dropped again, fix the file and start again"
+
+
 # A POSIX sh function that prints its argument as a SQL string literal body with `\` and `'`
 # escaped (`\` -> `\\`, `'` -> `''`), using only shell builtins: a password read from the
 # environment never appears in any process's argv. Callers wrap it in E'...' (postgres) or

@@ -23,8 +23,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from nixenv.services.presets.base import (
-    SQL_ESCAPE_FN, Context, Package, Plan, all_databases, as_user, first_user_for, make_dirs, prologue,
-    pipe_sql, schema_attr, settings_items, url_password, words, write_file,
+    SQL_ESCAPE_FN, Context, Package, Plan, all_databases, as_user, create_database, first_user_for,
+    init_sql_failure, make_dirs, prologue, pipe_sql, schema_attr, settings_items, url_password, words, write_file,
 )
 from nixenv.services.presets.sql import MY_SESSION, my_ident, my_literal
 from nixenv.support.escape import sh
@@ -93,16 +93,12 @@ def _ensure(ctx: Context) -> str:
                f"|| fail 'cannot set up root@127.0.0.1'")
     for db in all_databases(ctx):
         exists = f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {my_literal(db)}"
-        out.append(f"if [ \"$(printf '%s\\n' {sh(MY_SESSION)} {sh(exists)} | {run_sql})\" != 1 ]; then\n"
-                   f"  echo {sh(f'nixenv: creating database {db}')}\n"
-                   f"  printf '%s\\n' {sh(f'CREATE DATABASE {my_ident(db)} CHARACTER SET utf8mb4;')} | {run_sql} "
-                   f"|| fail {sh(f'cannot create database {db}')}")
-        for path in ctx.service.init_sql:
-            file = ctx.project_root / path
-            out.append(f"  {words(client(ctx, db))} < {sh(file)} "
-                       f"|| {{ printf '%s\\n' {sh(f'DROP DATABASE {my_ident(db)};')} | {run_sql}; "
-                       f"fail {sh(f'{path} failed in the new database {db}; it was dropped again, fix the file and start again')}; }}")
-        out.append("fi")
+        out += create_database(
+            db, exists=f"printf '%s\\n' {sh(MY_SESSION)} {sh(exists)} | {run_sql}",
+            create=f"printf '%s\\n' {sh(f'CREATE DATABASE {my_ident(db)} CHARACTER SET utf8mb4;')} | {run_sql}",
+            drop=f"printf '%s\\n' {sh(f'DROP DATABASE {my_ident(db)};')} | {run_sql}",
+            steps=[(f"{words(client(ctx, db))} < {sh(ctx.project_root / path)}", init_sql_failure(path, db))
+                   for path in ctx.service.init_sql])
     for user in ctx.service.users:
         account = f"{my_literal(user.name)}@'%'"
         lines = [MY_SESSION, f"CREATE USER IF NOT EXISTS {account};"]

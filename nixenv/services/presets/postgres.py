@@ -25,8 +25,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from nixenv.services.presets.base import (
-    SQL_ESCAPE_FN, Context, Package, Plan, all_databases, as_user, first_user_for, make_dirs,
-    os_user, prologue, pipe_sql, schema_attr, settings_items, url_password, words, write_file,
+    SQL_ESCAPE_FN, Context, Package, Plan, all_databases, as_user, create_database, first_user_for,
+    init_sql_failure, make_dirs, os_user, prologue, pipe_sql, schema_attr, settings_items, url_password, words,
+    write_file,
 )
 from nixenv.services.presets.sql import pg_ident, pg_literal
 from nixenv.support.escape import sh
@@ -109,23 +110,15 @@ def _ensure(ctx: Context) -> str:
     sql_names = [SQL_NAME.get(e, e) for e in ctx.service.extensions]
     databases = all_databases(ctx)
     for db in databases:
-        exists = (f"{psql(ctx)} -tAc {sh('SELECT 1 FROM pg_database WHERE datname = ' + pg_literal(db))}")
-        create = f"{psql(ctx)} -c {sh('CREATE DATABASE ' + pg_ident(db))}"
-        out.append(f"if [ \"$({exists})\" != 1 ]; then\n"
-                   f"  echo {sh(f'nixenv: creating database {db}')}\n"
-                   f"  {create} || fail {sh(f'cannot create database {db}')}")
-        # extensions before init_sql (the SQL may use them); a failing init_sql drops the new
-        # database again so that the next start retries it
-        for ext in sql_names:
-            out.append(f"  {psql(ctx, db)} -c {sh('CREATE EXTENSION IF NOT EXISTS ' + pg_ident(ext))} "
-                       f"|| {{ {psql(ctx)} -c {sh('DROP DATABASE ' + pg_ident(db))}; "
-                       f"fail {sh(f'cannot create extension {ext} in {db}')}; }}")
-        for path in ctx.service.init_sql:
-            file = ctx.project_root / path
-            out.append(f"  {psql(ctx, db)} -1 -f {sh(file)} "
-                       f"|| {{ {psql(ctx)} -c {sh('DROP DATABASE ' + pg_ident(db))}; "
-                       f"fail {sh(f'{path} failed in the new database {db}; it was dropped again, fix the file and start again')}; }}")
-        out.append("fi")
+        # extensions before init_sql (the SQL may use them)
+        steps = [(f"{psql(ctx, db)} -c {sh('CREATE EXTENSION IF NOT EXISTS ' + pg_ident(ext))}",
+                  f"cannot create extension {ext} in {db}") for ext in sql_names]
+        steps += [(f"{psql(ctx, db)} -1 -f {sh(ctx.project_root / path)}", init_sql_failure(path, db))
+                  for path in ctx.service.init_sql]
+        out += create_database(
+            db, exists=f"{psql(ctx)} -tAc {sh('SELECT 1 FROM pg_database WHERE datname = ' + pg_literal(db))}",
+            create=f"{psql(ctx)} -c {sh('CREATE DATABASE ' + pg_ident(db))}",
+            drop=f"{psql(ctx)} -c {sh('DROP DATABASE ' + pg_ident(db))}", steps=steps)
     if sql_names:
         # extensions added to the config later reach the existing databases too
         for db in databases or ("postgres",):
