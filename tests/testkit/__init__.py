@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["INSTALL", "direnv_exec", "files_holding", "nixenv", "require", "run", "secrets_envrc", "wait_for",
-           "write_project"]
+__all__ = ["INSTALL", "direnv_exec", "envrc_function", "files_holding", "nixenv", "require", "run", "secrets_envrc",
+           "wait_for", "write_project"]
 
 INSTALL = {
     "nix": "apt-get install nix-bin",
@@ -98,6 +98,12 @@ def files_holding(roots: list[Path], needles: list[bytes]) -> list[str]:
     return hits
 
 
+def envrc_function(envrc: str, name: str) -> str:
+    """The definition of the function `name` in a generated .envrc's text."""
+    start = envrc.index(f"{name}() {{")
+    return envrc[start:envrc.index("\n}\n", start) + 3]
+
+
 def secrets_envrc(cfg) -> str:
     """The generated .envrc's secrets section alone, with the helpers it calls: an .envrc that
     needs neither nix nor the devshell, for tests of the secrets with a bare PATH."""
@@ -105,9 +111,7 @@ def secrets_envrc(cfg) -> str:
     from nixenv.secrets import store as secrets
     from nixenv.support.render import render
 
-    envrc = envrc_files(cfg)[0].text()
-    start = envrc.index("_nixenv_read() {")
-    reader = envrc[start:envrc.index("\n}\n", start) + 3]
+    reader = envrc_function(envrc_files(cfg)[0].text(), "_nixenv_read")
     context = dict(cfg=cfg, secrets=secrets.envrc_context(cfg))
     return reader + "".join(render(name, **context) for name in (
         "envrc/keyring-prefetch.j2", "envrc/secrets-on-demand.j2", "envrc/secrets.j2"))

@@ -12,6 +12,7 @@ import pytest
 
 from nixenv.config.load import parse
 from nixenv.direnv.envrc import FUNCTION_DEFINITION, ON_DEMAND_MARKER, envrc_files
+from testkit import envrc_function
 
 FULL = """
 [project]
@@ -85,14 +86,9 @@ _nixenv_gone; echo "gone: $?"
     assert "loaded" not in result.stdout and "gone: 1" in result.stdout
 
 
-def _function(text: str, name: str) -> str:
-    start = text.index(f"{name}() {{")
-    return text[start:text.index("\n}\n", start) + 3]
-
-
 def test_an_unchanged_mtime_is_trusted_only_when_older_than_the_record(tmp_path):
     head, tail = _parts(_envrc(CORE))
-    functions = "".join(_function(part, name) for part, name in (
+    functions = "".join(envrc_function(part, name) for part, name in (
         (head, "_nixenv_mtimes_same"), (tail, "_nixenv_record_begin"), (tail, "_nixenv_record_end")))
     record = functions + "_nixenv_record_begin rec a b && _nixenv_record_end rec 1"
     (tmp_path / "a").write_text("one")
@@ -123,7 +119,7 @@ def test_an_unchanged_mtime_is_trusted_only_when_older_than_the_record(tmp_path)
 
 def test_one_shell_records_at_a_time_and_a_record_being_made_is_not_trusted(tmp_path):
     head, tail = _parts(_envrc(CORE))
-    functions = "".join(_function(part, name) for part, name in (
+    functions = "".join(envrc_function(part, name) for part, name in (
         (head, "_nixenv_mtimes_same"), (tail, "_nixenv_record_begin"), (tail, "_nixenv_record_end")))
     (tmp_path / "a").write_text("one")
     old = time.time() - 60
